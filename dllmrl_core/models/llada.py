@@ -1,0 +1,231 @@
+"""Native LLaDA-architecture mask predictor (block_type "llama"), loadable without remote code.
+
+Module names, config keys and on-disk parameter names follow the released LLaDA-8B checkpoints
+(`model.transformer.blocks.{i}.q_proj.weight`, ...), so a real LLaDA-8B-Instruct directory loads
+with `LLaDAModelLM.from_pretrained(dir)` and PEFT LoRA targets the same names as for LLaDA's own
+code. Forward pass, as described in ../shared/research/llada-format.md:
+
+    x = wte(ids)
+    per block (pre-norm):  x += attn_out(SDPA(RoPE(q_proj(h)), RoPE(k_proj(h)), v_proj(h))),  h = attn_norm(x)
+                           x += ff_out(silu(ff_proj(h)) * up_proj(h)),                         h = ff_norm(x)
+    logits = ff_out(ln_f(x))            # untied LM head ([B, T, embedding_size])
+
+Attention is bidirectional; an attention mask only hides padded *keys*. RoPE uses the absolute
+positions 0..T-1 of the input (left padding is not skipped), exactly like LLaDA.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import MaskedLMOutput
+
+# (config key, value LLaDA's "llama" block requires) — anything else would need code we don't have.
+_REQUIRED = {
+    "block_type": "llama",
+    "layer_norm_type": "rms",
+    "activation_type": "silu",
+    "alibi": False,
+    "rope": True,
+    "scale_logits": False,
+    "input_emb_norm": False,
+    "attention_layer_norm": False,
+    "clip_qkv": None,
+    "multi_query_attention": None,
+    "block_group_size": 1,
+}
+
+
+class LLaDAConfig(PreTrainedConfig):
+    """LLaDA's config.json keys (the subset that shapes the forward pass; others are kept as-is)."""
+
+    model_type = "llada"
+
+    def __init__(
+        self,
+        d_model: int = 4096,
+        n_heads: int = 32,
+        n_kv_heads: int | None = None,
+        n_layers: int = 32,
+        mlp_hidden_size: int = 12288,
+        vocab_size: int = 126464,
+        embedding_size: int | None = 126464,
+        max_sequence_length: int = 4096,
+        rope_theta: float = 500000.0,
+        rms_norm_eps: float = 1e-5,
+        include_bias: bool = False,
+        include_qkv_bias: bool = False,
+        weight_tying: bool = False,
+        mask_token_id: int = 126336,
+        eos_token_id: int | None = 126081,
+        pad_token_id: int | None = 126081,
+        **kwargs,
+    ):
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads if n_kv_heads is not None else n_heads
+        self.n_layers = n_layers
+        self.mlp_hidden_size = mlp_hidden_size
+        self.vocab_size = vocab_size
+        self.embedding_size = embedding_size or vocab_size
+        self.max_sequence_length = max_sequence_length
+        self.rope_theta = rope_theta
+        self.rms_norm_eps = rms_norm_eps
+        self.include_bias = include_bias
+        self.include_qkv_bias = include_qkv_bias
+        self.weight_tying = weight_tying
+        self.mask_token_id = mask_token_id
+        kwargs.setdefault("use_cache", False)
+        kwargs.setdefault("tie_word_embeddings", weight_tying)
+        super().__init__(eos_token_id=eos_token_id, pad_token_id=pad_token_id, **kwargs)
+
+    def check_supported(self) -> None:
+        """Raise one clear error if this config asks for a LLaDA variant the native module lacks."""
+        for key, want in _REQUIRED.items():
+            got = getattr(self, key, want)
+            if key == "multi_query_attention" and not got:
+                continue
+            if got != want:
+                raise ValueError(
+                    f"config.{key}={got!r} is not supported by the native LLaDA module (needs {want!r}); "
+                    "load this checkpoint with native=False (its own modeling code)"
+                )
+        if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"config: d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}) "
+                f"and n_heads by n_kv_heads ({self.n_kv_heads})"
+            )
+
+
+class RMSNorm(nn.Module):
+    """x * rsqrt(mean(x^2) + eps) in fp32, cast back to the input dtype, then times weight."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return h.to(x.dtype) * self.weight
+
+
+def rope_cos_sin(seq_len: int, head_dim: int, theta: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [T, head_dim] in fp32 for absolute positions 0..T-1 ("rotate half" layout)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, T, D]; rotation in fp32 (LLaDA's rope_full_precision), result in x's dtype."""
+    h = x.float()
+    first, second = h.chunk(2, dim=-1)
+    rotated = torch.cat([-second, first], dim=-1)
+    return (h * cos + rotated * sin).to(x.dtype)
+
+
+class LLaDABlock(nn.Module):
+    """One pre-norm "llama" block with LLaDA's parameter names."""
+
+    def __init__(self, cfg: LLaDAConfig):
+        super().__init__()
+        d, hd = cfg.d_model, cfg.d_model // cfg.n_heads
+        qkv_bias = cfg.include_bias or cfg.include_qkv_bias
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, hd
+        self.attn_norm = RMSNorm(d, cfg.rms_norm_eps)
+        self.ff_norm = RMSNorm(d, cfg.rms_norm_eps)
+        self.q_proj = nn.Linear(d, d, bias=qkv_bias)
+        self.k_proj = nn.Linear(d, cfg.n_kv_heads * hd, bias=qkv_bias)
+        self.v_proj = nn.Linear(d, cfg.n_kv_heads * hd, bias=qkv_bias)
+        self.attn_out = nn.Linear(d, d, bias=cfg.include_bias)
+        self.ff_proj = nn.Linear(d, cfg.mlp_hidden_size, bias=cfg.include_bias)  # gated branch
+        self.up_proj = nn.Linear(d, cfg.mlp_hidden_size, bias=cfg.include_bias)  # linear branch
+        self.ff_out = nn.Linear(cfg.mlp_hidden_size, d, bias=cfg.include_bias)
+
+    def forward(self, x, cos, sin, attn_bias):
+        B, T, _ = x.shape
+        h = self.attn_norm(x)
+        q = self.q_proj(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(h).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(h).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.n_kv_heads != self.n_heads:  # grouped-query attention: repeat each kv head
+            rep = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, is_causal=False)
+        x = x + self.attn_out(att.transpose(1, 2).reshape(B, T, -1))
+        h = self.ff_norm(x)
+        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
+
+
+class LLaDAModel(nn.Module):
+    """Holds `transformer` (wte, blocks, ln_f, ff_out) so parameter names read `transformer.*`."""
+
+    def __init__(self, cfg: LLaDAConfig):
+        super().__init__()
+        self.cfg = cfg
+        parts = dict(
+            wte=nn.Embedding(cfg.embedding_size, cfg.d_model),
+            blocks=nn.ModuleList(LLaDABlock(cfg) for _ in range(cfg.n_layers)),
+            ln_f=RMSNorm(cfg.d_model, cfg.rms_norm_eps),
+        )
+        if not cfg.weight_tying:
+            parts["ff_out"] = nn.Linear(cfg.d_model, cfg.embedding_size, bias=cfg.include_bias)
+        self.transformer = nn.ModuleDict(parts)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        t = self.transformer
+        x = t["wte"](input_ids)
+        B, T = input_ids.shape
+        cos, sin = rope_cos_sin(T, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_theta, x.device)
+        attn_bias = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            # key padding only: [B, 1, 1, T] boolean, True = may attend
+            attn_bias = attention_mask.bool()[:, None, None, :]
+        for block in t["blocks"]:
+            x = block(x, cos, sin, attn_bias)
+        x = t["ln_f"](x)
+        head = t["ff_out"].weight if "ff_out" in t else t["wte"].weight
+        bias = t["ff_out"].bias if "ff_out" in t else None
+        return F.linear(x, head, bias)
+
+
+class LLaDAModelLM(PreTrainedModel):
+    """`transformers` wrapper: save_pretrained / from_pretrained / PEFT work; returns `.logits`."""
+
+    config_class = LLaDAConfig
+    base_model_prefix = "model"
+    _no_split_modules = ["LLaDABlock"]
+    supports_gradient_checkpointing = False
+
+    def __init__(self, config: LLaDAConfig):
+        config.check_supported()
+        super().__init__(config)
+        self.model = LLaDAModel(config)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = getattr(self.config, "init_std", 0.02)
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, RMSNorm):
+            nn.init.ones_(module.weight)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.transformer["wte"]
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.transformer["wte"] = value
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> MaskedLMOutput:
+        return MaskedLMOutput(logits=self.model(input_ids, attention_mask))
+

@@ -1,0 +1,167 @@
+"""Load a mask predictor and its tokenizer from a local directory or a hub name.
+
+- LLaDA-format checkpoints (`model_type: "llada"`) load into the native module
+  (`models/llada.py`) without remote code.
+- Anything else (Dream-7B, or LLaDA with `native=False`) loads with
+  `AutoModel.from_pretrained(..., trust_remote_code=True)`; Dream's shifted logits and padding
+  convention are switched on from its `model_type`.
+- Precision: bf16 on GPU, fp32 on CPU, unless `dtype` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dllmrl_core.models.llada import LLaDAConfig, LLaDAModelLM
+from dllmrl_core.models.predictor import MaskPredictor
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPU (what LLaDA-8B is trained and served in), fp32 on CPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def is_local(name_or_path: str | Path) -> bool:
+    """A path that exists, or one that cannot be a hub name (absolute, ./, ~, several slashes)."""
+    text = str(name_or_path)
+    return Path(text).expanduser().exists() or not _HUB_NAME.match(text)
+
+
+def check_checkpoint_dir(path: str | Path) -> Path:
+    """Return the directory if it holds config.json and every weight file it refers to;
+    otherwise raise FileNotFoundError naming the missing path."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"model directory not found: {root}")
+    if not (root / "config.json").is_file():
+        raise FileNotFoundError(f"missing checkpoint file: {root / 'config.json'}")
+    for index_name in _INDEX_FILES:
+        index = root / index_name
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            for shard in shards:
+                if not (root / shard).is_file():
+                    raise FileNotFoundError(f"missing checkpoint file: {root / shard} (listed in {index})")
+            return root
+    if not any((root / w).is_file() for w in _WEIGHT_FILES):
+        raise FileNotFoundError(f"missing checkpoint file: {root / _WEIGHT_FILES[0]} (no weights in {root})")
+    return root
+
+
+def read_config_json(name_or_path: str | Path) -> dict[str, Any]:
+    """The raw config.json of a local directory or a hub repository (no remote code runs)."""
+    if is_local(name_or_path):
+        return json.loads((check_checkpoint_dir(name_or_path) / "config.json").read_text())
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return json.loads(Path(hf_hub_download(str(name_or_path), "config.json")).read_text())
+    except Exception as err:  # offline, unknown repo, gated, ...
+        raise FileNotFoundError(
+            f"model {name_or_path!r}: not a local directory and not loadable from the hub "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from None
+
+
+def load_mask_predictor(
+    name_or_path: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    native: bool | None = None,
+    tokenizer: Any = None,
+) -> MaskPredictor:
+    """Load any supported checkpoint behind the `MaskPredictor` interface.
+
+    native: None = native module for LLaDA-format checkpoints, remote code otherwise;
+            True forces the native module (fails for other architectures); False forces remote code.
+    tokenizer: optional; used for special ids the config lacks (mask, EoT).
+    """
+    raw = read_config_json(name_or_path)
+    source = str(Path(name_or_path).expanduser()) if is_local(name_or_path) else str(name_or_path)
+    model_type = str(raw.get("model_type", "")).lower()
+    use_native = native if native is not None else model_type == "llada"
+    dev = resolve_device(device)
+    dt = dtype or default_dtype(dev)
+    if use_native:
+        if model_type != "llada":
+            raise ValueError(f"{source}: model_type {raw.get('model_type')!r} has no native module (use native=False)")
+        model, info = LLaDAModelLM.from_pretrained(source, config=LLaDAConfig.from_dict(raw), dtype=dt,
+                                                   output_loading_info=True)
+        bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+        if bad:  # transformers would silently re-initialise what is missing: never train on that
+            kind, keys = next(iter(bad.items()))
+            raise ValueError(f"{source}: checkpoint does not match the LLaDA layout, {kind}: {sorted(keys)[:4]}")
+    else:
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(source, trust_remote_code=True, dtype=dt)
+    model.to(dev).eval()
+    return MaskPredictor(model=model, **special_ids(raw, tokenizer, source), shift_logits=model_type == "dream",
+                         dream_inputs=model_type == "dream")
+
+
+def special_ids(raw: dict[str, Any], tokenizer: Any, source: str) -> dict[str, int | None]:
+    """mask / eos / eot / pad ids from config.json, falling back to the tokenizer."""
+
+    def first(value):
+        return value[0] if isinstance(value, (list, tuple)) else value
+
+    tok = tokenizer
+    mask_id = raw.get("mask_token_id", getattr(tok, "mask_token_id", None))
+    if mask_id is None:
+        raise ValueError(f"{source}: no mask token id (config.json mask_token_id, or a tokenizer with a mask token)")
+    eos_id = first(raw.get("eos_token_id", getattr(tok, "eos_token_id", None)))
+    pad_id = first(raw.get("pad_token_id", getattr(tok, "pad_token_id", None)))
+    eot_id = raw.get("eot_token_id")
+    if eot_id is None and tok is not None:
+        eot_id = tok.convert_tokens_to_ids("<|eot_id|>")
+        eot_id = None if eot_id in (None, tok.unk_token_id) else eot_id
+    return {"mask_id": int(mask_id), "eos_id": eos_id, "eot_id": eot_id, "pad_id": pad_id}
+
+
+def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False):
+    """The checkpoint's tokenizer, left-padding (prompts are left-padded for batched sampling)."""
+    from transformers import AutoTokenizer
+
+    kwargs = {}
+    if is_local(name_or_path):
+        root = Path(name_or_path).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"tokenizer directory not found: {root}")
+        raw = json.loads((root / "config.json").read_text()) if (root / "config.json").is_file() else {}
+        if raw.get("model_type") == "llada" and "auto_map" not in raw:
+            kwargs["config"] = LLaDAConfig.from_dict(raw)  # transformers has no "llada" type of its own
+    tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **kwargs)
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def encode_prompts(tokenizer, texts: list[str], *, chat: bool = True, prefill: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """Render prompts (one user turn through the chat template, then `prefill`), left-pad them.
+
+    Returns ids [B, P] int64 and attention mask [B, P] bool (True = real token).
+    """
+    if chat:
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
+                                               tokenize=False) for t in texts]
+    texts = [t + prefill for t in texts]
+    enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"].bool()

@@ -1,0 +1,77 @@
+"""The one small interface every sampler, estimator and learner talks to.
+
+A mask predictor maps token ids (+ an optional key-padding attention mask) to per-position
+logits over the vocabulary. Special token ids travel with it (never hard-coded elsewhere), and
+so does the quirk of Dream-style models, whose logits are shifted by one position because they
+keep the next-token head of the autoregressive model they were initialised from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class MaskPredictor:
+    """`predictor(ids [B, T], attention_mask [B, T] | None) -> logits [B, T, V]`.
+
+    model:         the torch module (native LLaDA, remote-code model, or a PEFT wrapper of either)
+    mask_id:       id of the [MASK] token
+    eos_id:        end-of-text id (LLaDA `<|endoftext|>`; the id `logits_eos_inf` forbids)
+    eot_id:        end-of-turn id if the tokenizer has one (LLaDA `<|eot_id|>`), else None
+    pad_id:        padding id used for left-padded prompts; must differ from mask_id
+    shift_logits:  Dream convention: the logit for position i is produced at position i-1
+    dream_inputs:  pass padding as Dream does (pairwise [B,1,T,T] mask + position ids)
+    version:       weight version of the adapter currently loaded (stamped into RolloutBatch)
+    """
+
+    model: nn.Module
+    mask_id: int
+    eos_id: int | None = None
+    eot_id: int | None = None
+    pad_id: int | None = None
+    shift_logits: bool = False
+    dream_inputs: bool = False
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pad_id is not None and self.pad_id == self.mask_id:
+            raise ValueError(
+                f"pad_id ({self.pad_id}) equals mask_id: padded prompt positions would be generated; "
+                "give the tokenizer a pad token other than the mask token"
+            )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """Ids that end a completion (EOS, and EoT when the tokenizer has one)."""
+        return tuple(i for i in (self.eos_id, self.eot_id) if i is not None)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # nothing padded: the unmasked fast path, same result
+        if self.dream_inputs:
+            out = self.model(input_ids, **_dream_padding(attention_mask))
+        else:
+            out = self.model(input_ids, attention_mask=attention_mask)
+        logits = out.logits if hasattr(out, "logits") else out[0]
+        if self.shift_logits:  # position i's logit was produced at i-1; position 0 keeps its own
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        return logits
+
+
+def _dream_padding(attention_mask: torch.Tensor | None) -> dict:
+    """Dream's convention (its `diffusion_generate`): "full" attention when nothing is padded,
+    else a pairwise [B, 1, T, T] boolean mask and position ids that skip the padding (pads get 1)."""
+    if attention_mask is None:
+        return {"attention_mask": "full"}
+    keep = attention_mask.bool()
+    pairwise = keep[:, None, :, None] & keep[:, None, None, :]
+    positions = (keep.long().cumsum(-1) - 1).masked_fill(~keep, 1)
+    return {"attention_mask": pairwise, "position_ids": positions}
