@@ -1,0 +1,6 @@
+"""The LLaDA denoising sampler and its trajectory records."""
+
+from dllmrl_core.sampling.sampler import SamplerConfig, generate, sample
+from dllmrl_core.sampling.schedule import transfer_schedule
+
+__all__ = ["SamplerConfig", "generate", "sample", "transfer_schedule"]

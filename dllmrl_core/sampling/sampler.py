@@ -1,0 +1,220 @@
+"""LLaDA's denoising sampler, recording the trajectory it takes.
+
+Semantics follow LLaDA's reference `generate()` (algorithms.md §1.1): the completion starts fully
+masked; semi-autoregressive blocks of `block_length` are denoised left to right, each over
+`steps / n_blocks` steps with the linear transfer schedule; each step runs one full forward pass
+(optionally classifier-free guided), draws x̂0 with float64 Gumbel-max noise (temperature 0 =
+argmax), scores the masked positions of the current block (`low_confidence`: the untempered
+probability of the drawn token; `random`: uniform) and commits the top-scoring ones. Committed
+tokens are never re-masked.
+
+Departures from LLaDA's code, each deliberate:
+- Tokens are drawn for the current block only (the only positions that can be committed). With
+  `llada_rng=True` the random numbers are drawn over the whole sequence exactly as LLaDA does, so
+  the output is token-exact with LLaDA's generate() under the same torch seed at any temperature.
+- `confidence_eos_eot_inf` does what LLaDA meant: a drawn EOS or EoT token gets confidence -1
+  (below every real confidence, above the -inf of positions that cannot be chosen), so EOS/EoT
+  are committed last within a block. LLaDA's version writes -inf into the noisy EOS logits after
+  sampling, which leaves EOS confidence unchanged (ML-GSAI/LLaDA issue #137); a literal -inf
+  would also tie with non-candidates and could leave masks in the output.
+- Ties in confidence are broken towards the leftmost position (stable sort) on every device.
+- Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+
+from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.sampling.schedule import transfer_schedule
+from dllmrl_core.sampling.trace import Trace
+from dllmrl_core.types import RolloutBatch
+
+
+class SamplerConfig(ConfigModel):
+    """How completions are denoised (LLaDA's generate() arguments, plus AGRPO's truncation)."""
+
+    gen_length: int = Field(128, gt=0, description="completion length L")
+    steps: int = Field(128, gt=0, description="denoising steps S over the whole completion")
+    block_length: int = Field(128, gt=0, description="semi-autoregressive block length")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy; >0 samples softmax(logits / T)")
+    remasking: Literal["low_confidence", "random"] = "low_confidence"
+    cfg_scale: float = Field(0.0, ge=0, description="classifier-free guidance scale (0 = off)")
+    top_k: int | None = Field(None, gt=0, description="keep the k most likely tokens (AGRPO)")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus truncation (AGRPO)")
+    logits_eos_inf: bool = Field(False, description="never sample EOS (LLaDA option)")
+    confidence_eos_eot_inf: bool = Field(False, description="commit EOS/EoT last in a block (fixed)")
+    llada_rng: bool = Field(False, description="draw noise over the whole sequence, as LLaDA does")
+
+    @model_validator(mode="after")
+    def _check_blocks(self) -> SamplerConfig:
+        if self.gen_length % self.block_length:
+            raise ValueError(f"gen_length ({self.gen_length}) must be divisible by block_length ({self.block_length})")
+        if self.steps % self.num_blocks:
+            raise ValueError(f"steps ({self.steps}) must be divisible by the number of blocks "
+                             f"(gen_length / block_length = {self.num_blocks})")
+        return self
+
+    @property
+    def num_blocks(self) -> int:
+        return self.gen_length // self.block_length
+
+    @property
+    def steps_per_block(self) -> int:
+        return self.steps // self.num_blocks
+
+
+def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+             gen_length: int = 128, steps: int = 128, block_length: int = 128, temperature: float = 0.0,
+             remasking: str = "low_confidence", cfg_scale: float = 0.0, generator: torch.Generator | None = None,
+             top_k: int | None = None, top_p: float | None = None, logits_eos_inf: bool = False,
+             confidence_eos_eot_inf: bool = False, llada_rng: bool = False, record_support: bool = False,
+             keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
+    """Denoise completions for left-padded prompts [B, P] and return them with their trajectory.
+
+    generator:           torch.Generator on the model's device (None = torch's global RNG, like LLaDA)
+    record_support:      record the top-k/top-p support each token was drawn from (AGRPO)
+    keep_logits_steps:   [B] step per row whose masked-position logits to keep, -1 = none (DiSPO)
+    record_greedy_fills: record the one-step greedy fill of every step's input state (EGSPO)
+    """
+    cfg = SamplerConfig.parse(dict(
+        gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
+        remasking=remasking, cfg_scale=cfg_scale, top_k=top_k, top_p=top_p, logits_eos_inf=logits_eos_inf,
+        confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng))
+    return sample(model, prompt_ids, attention_mask, cfg, generator=generator, record_support=record_support,
+                  keep_logits_steps=keep_logits_steps, record_greedy_fills=record_greedy_fills)
+
+
+@torch.no_grad()
+def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+           cfg: SamplerConfig, *, generator: torch.Generator | None = None, record_support: bool = False,
+           keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
+    """`generate` with a validated SamplerConfig (what rollout workers call)."""
+    prompt_mask = check_prompts(model, prompt_ids, attention_mask)
+    B, P = prompt_ids.shape
+    L, bl, spb = cfg.gen_length, cfg.block_length, cfg.steps_per_block
+    x = torch.cat([prompt_ids, prompt_ids.new_full((B, L), model.mask_id)], dim=1)
+    attn = None if attention_mask is None else torch.cat([prompt_mask, prompt_mask.new_ones(B, L)], dim=1)
+    quota = transfer_schedule(prompt_ids.new_full((B, cfg.num_blocks), bl), spb)
+    trace = Trace(B, L, cfg.steps, x.device, keep_logits_steps=keep_logits_steps,
+                  greedy_fills=record_greedy_fills, support=record_support and _truncates(cfg))
+    for s in range(cfg.steps):
+        hi = P + (s // spb + 1) * bl
+        logits = guided_logits(model, x, attn, P, cfg)                            # [B, P+L, V]
+        masked = x == model.mask_id                                               # [B, P+L]
+        trace.observe(s, x[:, P:], masked[:, P:], logits[:, P:])
+        lo = window_start(masked, P, hi - bl)
+        keep = support_mask(logits[:, lo:hi], cfg)                                # [B, W, V] | None
+        x0 = draw_tokens(logits, lo, hi, keep, cfg, generator)                    # [B, W]
+        conf = confidence(logits, x0, lo, hi, cfg, generator, model.stop_ids)     # [B, W]
+        conf = conf.masked_fill(~masked[:, lo:hi], float("-inf"))
+        commit = select_top(conf, quota[:, s])                                    # [B, W] bool
+        x[:, lo:hi] = torch.where(commit, x0, x[:, lo:hi])
+        trace.commit(s, lo - P, commit, x0, logits[:, lo:hi], keep, cfg.temperature)
+    return RolloutBatch(prompt_ids=prompt_ids, prompt_mask=prompt_mask, completion_ids=x[:, P:].clone(),
+                        steps=cfg.steps, block_length=bl, temperature=cfg.temperature, mask_id=model.mask_id,
+                        weight_version=model.version, **trace.fields())
+
+
+def check_prompts(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Validate the prompt batch and return its bool mask [B, P] (True = real token)."""
+    if prompt_ids.dim() != 2:
+        raise ValueError(f"prompt_ids must be [B, P], got shape {tuple(prompt_ids.shape)}")
+    mask = torch.ones_like(prompt_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    if mask.shape != prompt_ids.shape:
+        raise ValueError(f"attention_mask shape {tuple(mask.shape)} must equal prompt_ids shape {tuple(prompt_ids.shape)}")
+    is_mask = prompt_ids == model.mask_id
+    if bool((is_mask & ~mask).any()):
+        raise ValueError(f"prompt padding uses the mask id {model.mask_id}: the pad id must differ from the mask id")
+    if bool(is_mask.any()):
+        raise ValueError(f"prompt_ids contain the mask id {model.mask_id}: prompts must be fully unmasked")
+    return mask
+
+
+def window_start(masked: torch.Tensor, P: int, block_start: int) -> int:
+    """First position that may be committed this step: the current block's start, or earlier if a
+    previous block still holds a mask. That happens only when the mask token itself was drawn
+    (possible at T > 0); LLaDA keeps such positions eligible until they are filled, and so do we."""
+    leftover = masked[:, P:block_start].any(0).nonzero()
+    return P + int(leftover[0]) if len(leftover) else block_start
+
+
+def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | None, P: int,
+                  cfg: SamplerConfig) -> torch.Tensor:
+    """Logits [B, T, V]; with CFG, ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked."""
+    if cfg.cfg_scale > 0:
+        uncond = x.clone()
+        uncond[:, :P] = model.mask_id
+        both = model(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]))
+        cond, un = both.chunk(2)
+        logits = un + (cfg.cfg_scale + 1) * (cond - un)
+    else:
+        logits = model(x, attn)
+    if cfg.logits_eos_inf and model.eos_id is not None:
+        logits[..., model.eos_id] = float("-inf")
+    return logits
+
+
+def _truncates(cfg: SamplerConfig) -> bool:
+    return cfg.temperature > 0 and (cfg.top_k is not None or cfg.top_p is not None)
+
+
+def support_mask(block_logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor | None:
+    """[B, W, V] bool: the top-k, then top-p, tokens of softmax(ℓ / T); None = no truncation."""
+    if not _truncates(cfg):
+        return None
+    tempered = block_logits.float() / cfg.temperature
+    keep = torch.ones_like(tempered, dtype=torch.bool)
+    if cfg.top_k is not None and cfg.top_k < tempered.shape[-1]:
+        kth = tempered.topk(cfg.top_k, dim=-1).values[..., -1:]
+        keep &= tempered >= kth
+    if cfg.top_p is not None and cfg.top_p < 1:
+        probs = tempered.masked_fill(~keep, float("-inf")).softmax(-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        mass_before = sorted_p.cumsum(-1) - sorted_p          # keep the smallest prefix reaching top_p
+        keep &= torch.zeros_like(keep).scatter(-1, order, mass_before < cfg.top_p)
+    return keep
+
+
+def draw_tokens(logits: torch.Tensor, lo: int, hi: int, keep: torch.Tensor | None, cfg: SamplerConfig,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """x̂0 [B, W] for positions lo..hi: argmax(exp(ℓ) / (−log u)^T) in float64 (Gumbel-max)."""
+    block = logits[:, lo:hi]
+    if cfg.temperature == 0:
+        return block.argmax(-1)
+    shape = logits.shape if cfg.llada_rng else block.shape
+    u = torch.rand(shape, dtype=torch.float64, device=logits.device, generator=generator)
+    if cfg.llada_rng:
+        u = u[:, lo:hi]
+    scores = block.to(torch.float64)
+    if keep is not None:
+        scores = scores.masked_fill(~keep, float("-inf"))
+    return (scores.exp() / (-torch.log(u)) ** cfg.temperature).argmax(-1)
+
+
+def confidence(logits: torch.Tensor, x0: torch.Tensor, lo: int, hi: int, cfg: SamplerConfig,
+               generator: torch.Generator | None, stop_ids: tuple[int, ...]) -> torch.Tensor:
+    """[B, W] float64 score of each drawn token; the highest scores are committed."""
+    if cfg.remasking == "low_confidence":
+        probs = F.softmax(logits[:, lo:hi].to(torch.float64), dim=-1)
+        conf = probs.gather(-1, x0[..., None]).squeeze(-1)
+    else:  # random
+        shape = logits.shape[:2] if cfg.llada_rng else x0.shape
+        conf = torch.rand(shape, device=logits.device, generator=generator).to(torch.float64)
+        if cfg.llada_rng:
+            conf = conf[:, lo:hi]
+    if cfg.confidence_eos_eot_inf and stop_ids:
+        conf = conf.masked_fill(torch.isin(x0, torch.tensor(stop_ids, device=x0.device)), -1.0)
+    return conf
+
+
+def select_top(conf: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """[B, W] bool: per row, the k[b] highest-confidence positions (ties: leftmost first)."""
+    order = conf.argsort(dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(conf.shape[1], device=conf.device).expand_as(order))
+    return rank < k[:, None]

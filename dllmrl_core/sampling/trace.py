@@ -1,0 +1,85 @@
+"""What the sampler records while it denoises (the trajectory half of a RolloutBatch)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dllmrl_core.types import StepLogits
+
+
+class Trace:
+    """Per-position records (reveal step, log-probs, entropy) and the optional per-step records
+    the RL methods ask for: top-k/top-p supports (AGRPO), greedy fills (EGSPO), logits kept at
+    one chosen step per row (DiSPO)."""
+
+    def __init__(self, B: int, L: int, S: int, device: torch.device, *, keep_logits_steps: torch.Tensor | None,
+                 greedy_fills: bool, support: bool):
+        self.reveal_step = torch.full((B, L), -1, dtype=torch.long, device=device)
+        self.behaviour_logp = torch.zeros(B, L, device=device)
+        self.model_logp = torch.zeros(B, L, device=device)
+        self.token_entropy = torch.zeros(B, L, device=device)
+        self.greedy = torch.zeros(B, S, L, dtype=torch.long, device=device) if greedy_fills else None
+        self.support = torch.full((B, L, 0), -1, dtype=torch.long, device=device) if support else None
+        self.keep_steps = None
+        if keep_logits_steps is not None:
+            self.keep_steps = torch.as_tensor(keep_logits_steps, device=device).long()
+            if self.keep_steps.shape != (B,) or bool((self.keep_steps >= S).any()):
+                raise ValueError(f"keep_logits_steps must be [B]={B} steps in [-1, {S}), got "
+                                 f"{self.keep_steps.tolist()}")
+            self.kept_masked = torch.zeros(B, L, dtype=torch.bool, device=device)
+            self.kept_logits: dict[int, torch.Tensor] = {}
+
+    def observe(self, s: int, completion: torch.Tensor, masked: torch.Tensor, logits: torch.Tensor) -> None:
+        """Before step s commits: completion [B, L], masked [B, L], logits [B, L, V] of that state."""
+        if self.greedy is not None:  # one-step greedy fill x̂^(s) (EGSPO §6.1)
+            self.greedy[:, s] = torch.where(masked, logits.argmax(-1), completion)
+        if self.keep_steps is not None:
+            for b in (self.keep_steps == s).nonzero().flatten().tolist():
+                self.kept_masked[b] = masked[b]
+                self.kept_logits[b] = logits[b][masked[b]].float().clone()
+
+    def commit(self, s: int, offset: int, commit: torch.Tensor, x0: torch.Tensor, block_logits: torch.Tensor,
+               keep: torch.Tensor | None, temperature: float) -> None:
+        """Record the tokens committed at step s in the block starting at completion position `offset`."""
+        width = commit.shape[1]
+        logits = block_logits.float()
+        logp_all = F.log_softmax(logits, dim=-1)
+        model_logp = logp_all.gather(-1, x0[..., None]).squeeze(-1)
+        entropy = torch.special.entr(logp_all.exp()).sum(-1)
+        behaviour = model_logp
+        if temperature > 0:
+            tempered = logits / temperature
+            if keep is not None:
+                tempered = tempered.masked_fill(~keep, float("-inf"))
+            behaviour = F.log_softmax(tempered, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
+            if self.support is not None and keep is not None:
+                self._record_support(offset, commit, tempered, keep)
+        window = slice(offset, offset + width)
+        self.reveal_step[:, window].masked_fill_(commit, s)
+        for buf, val in ((self.behaviour_logp, behaviour), (self.model_logp, model_logp),
+                         (self.token_entropy, entropy)):
+            buf[:, window] = torch.where(commit, val, buf[:, window])
+
+    def _record_support(self, offset: int, commit: torch.Tensor, tempered: torch.Tensor, keep: torch.Tensor) -> None:
+        size = keep.sum(-1)                                           # [B, W] support sizes
+        width = int(size[commit].max()) if bool(commit.any()) else 0
+        if width > self.support.shape[-1]:
+            self.support = F.pad(self.support, (0, width - self.support.shape[-1]), value=-1)
+        W = self.support.shape[-1]
+        ids = tempered.topk(min(W, tempered.shape[-1]), dim=-1).indices  # the support comes first
+        ids = ids.masked_fill(torch.arange(ids.shape[-1], device=ids.device) >= size[..., None], -1)
+        ids = F.pad(ids, (0, W - ids.shape[-1]), value=-1)
+        window = self.support[:, offset:offset + commit.shape[1]]
+        window[commit] = ids[commit]
+
+    def fields(self) -> dict:
+        step_logits = None
+        if self.keep_steps is not None:
+            rows = [self.kept_logits[b] for b in sorted(self.kept_logits)]
+            V = rows[0].shape[-1] if rows else 0
+            step_logits = StepLogits(step=self.keep_steps, masked=self.kept_masked,
+                                     logits=torch.cat(rows) if rows else torch.zeros(0, V))
+        return dict(reveal_step=self.reveal_step, behaviour_logp=self.behaviour_logp, model_logp=self.model_logp,
+                    token_entropy=self.token_entropy, greedy_fills=self.greedy, support_ids=self.support,
+                    step_logits=step_logits)
