@@ -1,0 +1,43 @@
+"""Generate completions from a checkpoint with the LLaDA sampler and print them."""
+
+from __future__ import annotations
+
+import argparse
+
+SAMPLER_DEFAULTS = {"gen_length": 128, "steps": 128, "block_length": 32}  # LLaDA's demo settings
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from dllmrl_core.cli import add_config_arguments
+    from dllmrl_core.sampling import SamplerConfig
+
+    parser.add_argument("--model", required=True, help="checkpoint directory or hub name")
+    parser.add_argument("--prompt", required=True, action="append", help="prompt text (repeat for a batch)")
+    parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
+    parser.add_argument("--prefill", default="", help="text appended after the rendered prompt")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
+    parser.add_argument("--keep-special", action="store_true", help="print special tokens too")
+    add_config_arguments(parser, SamplerConfig, SAMPLER_DEFAULTS)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
+    from dllmrl_core.models.loading import read_config_json
+    from dllmrl_core.sampling import SamplerConfig, sample
+
+    hf_logging.disable_progress_bar()
+    cfg = SamplerConfig.parse({k: getattr(args, k) for k in SamplerConfig.model_fields})
+    read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
+    tokenizer = load_tokenizer(args.model)
+    model = load_mask_predictor(args.model, device=args.device, tokenizer=tokenizer)
+    ids, mask = encode_prompts(tokenizer, args.prompt, chat=not args.no_chat, prefill=args.prefill)
+    generator = torch.Generator(model.device).manual_seed(args.seed)
+    batch = sample(model, ids.to(model.device), mask.to(model.device), cfg, generator=generator)
+    for text in tokenizer.batch_decode(batch.completion_ids, skip_special_tokens=not args.keep_special):
+        print(text)
+    return 0

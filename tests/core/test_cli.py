@@ -1,0 +1,24 @@
+"""`dllmrl generate`: prints completions; bad input is one line on stderr with exit code 2."""
+
+import subprocess
+import sys
+
+
+def dllmrl(*args):
+    return subprocess.run([sys.executable, "-m", "dllmrl_core.cli", *args], capture_output=True, text=True)
+
+
+def test_generate_prints_one_completion_per_prompt(tiny_dir):
+    out = dllmrl("generate", "--model", str(tiny_dir), "--prompt", "2+3=", "--prompt", "hi", "--gen-length", "16",
+                 "--steps", "8", "--block-length", "8", "--temperature", "0.7", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")
+    assert len([line for line in lines if line]) >= 1 and len(lines) >= 2
+
+
+def test_generate_bad_input_is_one_line(tiny_dir, tmp_path):
+    missing = dllmrl("generate", "--model", str(tmp_path / "nope"), "--prompt", "x")
+    assert missing.returncode == 2 and str(tmp_path / "nope") in missing.stderr
+    assert missing.stderr.count("\n") == 1
+    bad = dllmrl("generate", "--model", str(tiny_dir), "--prompt", "x", "--gen-length", "30", "--block-length", "8")
+    assert bad.returncode == 2 and "gen_length (30) must be divisible by block_length (8)" in bad.stderr
