@@ -10,6 +10,10 @@ import torch  # noqa: E402
 
 from dllmrl_core.models.tiny import TinySpec, write_tiny  # noqa: E402
 
+# Tiny models gain nothing from intra-op threads, and on a 2-core machine spinning OpenMP threads
+# slow everything down by orders of magnitude as soon as another process wants a core.
+torch.set_num_threads(1)
+
 SMALL = TinySpec(d_model=32, n_heads=4, n_kv_heads=2, n_layers=2, mlp_hidden_size=64)
 
 
@@ -30,5 +34,4 @@ def tokenizer(tiny_dir):
 def predictor(tiny_dir, tokenizer):
     from dllmrl_core.models import load_mask_predictor
 
-    torch.set_num_threads(2)
     return load_mask_predictor(tiny_dir, device="cpu", tokenizer=tokenizer)
