@@ -96,29 +96,51 @@ def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch
            keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
     """`generate` with a validated SamplerConfig (what rollout workers call)."""
     prompt_mask = check_prompts(model, prompt_ids, attention_mask)
-    B, P = prompt_ids.shape
-    L, bl, spb = cfg.gen_length, cfg.block_length, cfg.steps_per_block
-    x = torch.cat([prompt_ids, prompt_ids.new_full((B, L), model.mask_id)], dim=1)
-    attn = None if attention_mask is None else torch.cat([prompt_mask, prompt_mask.new_ones(B, L)], dim=1)
-    quota = transfer_schedule(prompt_ids.new_full((B, cfg.num_blocks), bl), spb)
-    trace = Trace(B, L, cfg.steps, x.device, keep_logits_steps=keep_logits_steps,
+    B, L = prompt_ids.shape[0], cfg.gen_length
+    trace = Trace(B, L, cfg.steps, prompt_ids.device, keep_logits_steps=keep_logits_steps,
                   greedy_fills=record_greedy_fills, support=record_support and _truncates(cfg))
-    for s in range(cfg.steps):
-        hi = P + (s // spb + 1) * bl
-        logits = guided_logits(model, x, attn, P, cfg)                            # [B, P+L, V]
-        masked = x == model.mask_id                                               # [B, P+L]
-        trace.observe(s, x[:, P:], masked[:, P:], logits[:, P:])
+    completion = denoise(model, prompt_ids, prompt_mask, prompt_ids.new_full((B, L), model.mask_id), cfg,
+                         start_step=prompt_ids.new_zeros(B), pass_mask=attention_mask is not None, trace=trace,
+                         generator=generator)
+    return RolloutBatch(prompt_ids=prompt_ids, prompt_mask=prompt_mask, completion_ids=completion,
+                        steps=cfg.steps, block_length=cfg.block_length, temperature=cfg.temperature,
+                        mask_id=model.mask_id, weight_version=model.version, **trace.fields())
+
+
+def denoise(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, completion: torch.Tensor,
+            cfg: SamplerConfig, *, start_step: torch.Tensor, pass_mask: bool = True, trace: Trace | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoise `completion` [B, L] (mask ids where still masked) from per-row `start_step` [B] to the
+    end; returns the final completion [B, L].
+
+    Rows resuming later sit idle until their step comes (rows must be sorted by start_step so the
+    active rows are always a prefix; a trace can only be kept when every row starts together).
+    """
+    B, P = prompt_ids.shape
+    bl, spb = cfg.block_length, cfg.steps_per_block
+    if bool((start_step[1:] < start_step[:-1]).any()) or (trace is not None and bool((start_step != 0).any())):
+        raise ValueError("denoise: rows must be sorted by start_step, and traced runs must start at step 0")
+    x = torch.cat([prompt_ids, completion], dim=1)
+    attn = torch.cat([prompt_mask, prompt_mask.new_ones(completion.shape)], dim=1) if pass_mask else None
+    block_masked = (completion == model.mask_id).view(B, cfg.num_blocks, bl).sum(-1)
+    quota = transfer_schedule(block_masked, spb, start_step)
+    for s in range(int(start_step.min()), cfg.steps):
+        n = int((start_step <= s).sum())                                           # active rows: a prefix
+        xs, hi = x[:n], P + (s // spb + 1) * bl
+        logits = guided_logits(model, xs, None if attn is None else attn[:n], P, cfg)  # [n, P+L, V]
+        masked = xs == model.mask_id                                              # [n, P+L]
+        if trace is not None:
+            trace.observe(s, xs[:, P:], masked[:, P:], logits[:, P:])
         lo = window_start(masked, P, hi - bl)
-        keep = support_mask(logits[:, lo:hi], cfg)                                # [B, W, V] | None
-        x0 = draw_tokens(logits, lo, hi, keep, cfg, generator)                    # [B, W]
-        conf = confidence(logits, x0, lo, hi, cfg, generator, model.stop_ids)     # [B, W]
+        keep = support_mask(logits[:, lo:hi], cfg)                                # [n, W, V] | None
+        x0 = draw_tokens(logits, lo, hi, keep, cfg, generator)                    # [n, W]
+        conf = confidence(logits, x0, lo, hi, cfg, generator, model.stop_ids)     # [n, W]
         conf = conf.masked_fill(~masked[:, lo:hi], float("-inf"))
-        commit = select_top(conf, quota[:, s])                                    # [B, W] bool
-        x[:, lo:hi] = torch.where(commit, x0, x[:, lo:hi])
-        trace.commit(s, lo - P, commit, x0, logits[:, lo:hi], keep, cfg.temperature)
-    return RolloutBatch(prompt_ids=prompt_ids, prompt_mask=prompt_mask, completion_ids=x[:, P:].clone(),
-                        steps=cfg.steps, block_length=bl, temperature=cfg.temperature, mask_id=model.mask_id,
-                        weight_version=model.version, **trace.fields())
+        commit = select_top(conf, quota[:n, s])                                   # [n, W] bool
+        xs[:, lo:hi] = torch.where(commit, x0, xs[:, lo:hi])
+        if trace is not None:
+            trace.commit(s, lo - P, commit, x0, logits[:, lo:hi], keep, cfg.temperature)
+    return x[:, P:].clone()
 
 
 def check_prompts(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -183,18 +205,22 @@ def support_mask(block_logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor
 
 def draw_tokens(logits: torch.Tensor, lo: int, hi: int, keep: torch.Tensor | None, cfg: SamplerConfig,
                 generator: torch.Generator | None) -> torch.Tensor:
-    """x̂0 [B, W] for positions lo..hi: argmax(exp(ℓ) / (−log u)^T) in float64 (Gumbel-max)."""
+    """x̂0 [B, W] for positions lo..hi (greedy at temperature 0, else float64 Gumbel-max)."""
     block = logits[:, lo:hi]
     if cfg.temperature == 0:
         return block.argmax(-1)
     shape = logits.shape if cfg.llada_rng else block.shape
     u = torch.rand(shape, dtype=torch.float64, device=logits.device, generator=generator)
-    if cfg.llada_rng:
-        u = u[:, lo:hi]
-    scores = block.to(torch.float64)
+    return gumbel_max(block, u[:, lo:hi] if cfg.llada_rng else u, cfg.temperature, keep)
+
+
+def gumbel_max(logits: torch.Tensor, u: torch.Tensor, temperature: float, keep: torch.Tensor | None) -> torch.Tensor:
+    """argmax(exp(ℓ) / (−log u)^T) in float64, LLaDA's form of sampling softmax(ℓ / T)
+    (float64 on purpose: low-precision Gumbel-max hurts generation, arXiv 2409.02908)."""
+    scores = logits.to(torch.float64)
     if keep is not None:
         scores = scores.masked_fill(~keep, float("-inf"))
-    return (scores.exp() / (-torch.log(u)) ** cfg.temperature).argmax(-1)
+    return (scores.exp() / (-torch.log(u)) ** temperature).argmax(-1)
 
 
 def confidence(logits: torch.Tensor, x0: torch.Tensor, lo: int, hi: int, cfg: SamplerConfig,
