@@ -1,0 +1,89 @@
+"""DiSPO — Diffusion-State Policy Optimization (Oba, Furuta, Okazaki, arXiv 2602.06462),
+algorithms.md §5, on top of diffu-GRPO.
+
+At one late-biased step t per trajectory (p(t) ∝ ((t+1)/S)^degree), branch the state s_t: draw Z
+joint fillings a_z of all masked positions from the logits cached by the sampler (no extra
+diffusion passes), FILL, score with the terminal reward, and update only the filled tokens:
+
+    A_{t,z}   = R_{t,z} − mean_z R_{t,z}                       (same-state group)
+    log π̃(a|s) = Σ_{i ∈ M_t} log π̃(a_i | s^(m), i)             (prompt masked as in d1)
+    L_step^(t) = −(1/Z) Σ_z min(ρ_z A_z, clip(ρ_z, 1±ε) A_z) + β k3    (ρ per state)
+    L = α_base · L_base + α_step · L_step,   L_base = diffu-GRPO
+
+Readings of details the paper leaves open, each an option: the density form ((t+1)/S)^degree;
+L_step averages over states (`step_reduction`, the paper writes a sum) so α weighs two losses of
+the same scale; the step loss reuses the base ε and β unless `step_epsilon` / `step_beta` are set.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from dllmrl_core.likelihood import branch_query
+from dllmrl_core.objectives import diffu_grpo
+from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
+                                           row_pg_loss, token_pg_loss)
+from dllmrl_core.sampling.branching import fill_from_logits
+from dllmrl_core.types import ScoredBatch
+
+
+class Config(diffu_grpo.Config):
+    name: Literal["dispo"] = "dispo"  # type: ignore[assignment]
+    num_branches: int = Field(2, ge=2, description="Z fillings per selected state (DiSPO: 2)")
+    timestep_degree: float = Field(4.0, ge=0, description="late-biased step density ∝ ((t+1)/S)^degree (DiSPO: 4)")
+    alpha_base: float = Field(1.0, ge=0, description="weight of the diffu-GRPO loss")
+    alpha_step: float = Field(0.5, ge=0, description="weight of the step loss (DiSPO best 0.5; 0.1 after SFT)")
+    step_epsilon: float | None = Field(None, gt=0, description="clip ε of the step loss (default: epsilon)")
+    step_beta: float | None = Field(None, ge=0, description="KL β of the step loss (default: beta)")
+    step_ratio: Literal["state", "token"] = Field("state", description="one ratio per state (paper) or per token")
+    step_reduction: Literal["mean", "sum"] = Field("mean", description="average or sum L_step over states")
+
+
+def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
+    """One late-biased step per trajectory whose masked-position logits the sampler keeps."""
+    density = ((torch.arange(steps, dtype=torch.float64, device=generator.device) + 1) / steps) ** cfg.timestep_degree
+    return RolloutOptions(keep_logits_steps=torch.multinomial(density, batch_size, replacement=True,
+                                                              generator=generator))
+
+
+def branch(model, rollout, cfg: Config, sampler, generator):
+    return fill_from_logits(rollout, cfg.num_branches, sampler, generator)
+
+
+num_iterations = diffu_grpo.num_iterations
+
+
+def needs_ref(cfg: Config) -> bool:
+    return cfg.beta > 0 or (cfg.step_beta or 0) > 0
+
+
+def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
+            generator: torch.Generator) -> list[list[PolicyTerm]]:
+    base_adv = group_advantages(scored.rewards, scored.group_ids, cfg.scale_rewards)
+    seeds = diffu_grpo.mask_seeds(cfg, generator)
+    base = diffu_grpo.policy_terms(scored, base_adv, cfg, seeds, special, kind="base")
+    branches = scored.rollout.branches
+    step_adv = group_advantages(scored.branch_rewards, branches.source_row)      # same-state groups
+    # mean over states of (1/Z) Σ_z ... = Σ / M;  sum over states = Σ / Z;  per-token ratios: token mean
+    per_state = float(branches.size if cfg.step_reduction == "mean" else cfg.num_branches)
+    iterations = []
+    for term, seed in zip(base, seeds):
+        query = branch_query(scored.rollout, p_mask_prompt=cfg.p_mask_prompt, seed=seed + 1)
+        normalizer = per_state if cfg.step_ratio == "state" else float(query.target_mask.sum().clamp(min=1))
+        step = PolicyTerm(kind="step", query=query, advantages=step_adv, normalizer=normalizer)
+        iterations.append([term, step])
+    return iterations
+
+
+def loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, cfg: Config) -> LossOutput:
+    if term.kind == "base":
+        out = diffu_grpo.loss(term, logp, entropy, cfg)
+        return LossOutput(cfg.alpha_base * out.loss, out.stats)
+    eps = cfg.step_epsilon or cfg.epsilon
+    beta = cfg.beta if cfg.step_beta is None else cfg.step_beta
+    pg = row_pg_loss if cfg.step_ratio == "state" else token_pg_loss
+    out = pg(term, logp, entropy, eps_low=eps, eps_high=eps, beta=beta)
+    return LossOutput(cfg.alpha_step * out.loss, out.stats)

@@ -1,0 +1,103 @@
+"""EGSPO / EGSPO-SA (Kunde et al., "Reinforcement Learning for Diffusion LLMs with Entropy-Guided
+Step Selection and Stepwise Advantages", arXiv 2603.12554), algorithms.md §6.
+
+The denoising trajectory is a finite-horizon MDP; the exact policy gradient is a sum over steps.
+EGSPO keeps the K steps with the highest mean entropy of their revealed tokens and values each
+with the one-step greedy completion x̂^(t) of its input state:
+
+    R_{i,t} = r(s_T) + λ1 · (r(s_T) − r(x̂^(t)))          (/(1+λ1) if normalize_returns)
+    A_{i,k} = R_{i,k} − mean_{group} R_{·,k}                (k = the k-th selected step, in time order)
+    log π(step t) = Σ_{j revealed at t} log softmax(ℓ_j(s_t))[o_j]      (untempered; "mean" optional)
+    ℓ = −min(ρA, clip(ρ, 1−ε, 1+ε_high)A) + β k3          (ρ per step, asymmetric clip)
+    loss = mean over (rollout, step) / tokens-per-step      (tokens-per-step = L / S)
+
+λ1 = 0 is plain EGSPO. `standard_grpo_returns` uses A = (r − mean r) + λ1·(r(s_T) − r(x̂^(t))).
+Departure: EGSPO takes one gradient micro-step per selected step, cycling through the K steps of
+a rollout; `updates: per_step` does that (K optimizer steps per rollout), the default
+`accumulate` sums the K steps into one optimizer step so every method spends one update per
+rollout batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.likelihood import step_query
+from dllmrl_core.objectives.agrpo import last_content_step
+from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
+                                           row_pg_loss)
+from dllmrl_core.sampling.branching import greedy_branches, select_steps
+from dllmrl_core.types import ScoredBatch
+
+
+class Config(ConfigModel):
+    """EGSPO's train.sh (which overrides its train.yaml)."""
+
+    name: Literal["egspo"] = "egspo"
+    num_steps: int = Field(8, ge=1, description="K selected steps per rollout (EGSPO logps_eval_num_steps)")
+    selection: Literal["high_entropy", "random", "uniform"] = Field("high_entropy", description="step selection")
+    terminate_at_last_non_eos: bool = Field(False, description="only steps up to the last non-EOS reveal")
+    lambda1: float = Field(0.5, ge=0, description="λ1, weight of the stepwise advantage (0 = plain EGSPO)")
+    normalize_returns: bool = Field(True, description="divide returns by (1 + λ1)")
+    standard_grpo_returns: bool = Field(False, description="A = (r − mean r) + λ1 · stepwise advantage")
+    epsilon: float = Field(0.2, gt=0, description="lower clip ε")
+    epsilon_high: float = Field(0.5, gt=0, description="upper clip ε_high")
+    beta: float = Field(0.04, ge=0, description="KL coefficient β (k3 on step log-probs)")
+    aggregation: Literal["sum", "mean"] = Field("sum", description="step log-prob: sum or mean over its tokens")
+    updates: Literal["accumulate", "per_step"] = Field("accumulate", description="one update per rollout, or per step")
+
+
+def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
+    return RolloutOptions(record_greedy_fills=True)
+
+
+def branch(model, rollout, cfg: Config, sampler, generator):
+    last = last_content_step(rollout, model.stop_ids) if cfg.terminate_at_last_non_eos else None
+    return greedy_branches(rollout, select_steps(rollout, cfg.num_steps, cfg.selection, last, generator))
+
+
+def num_iterations(cfg: Config) -> int:
+    return cfg.num_steps if cfg.updates == "per_step" else 1
+
+
+def needs_ref(cfg: Config) -> bool:
+    return cfg.beta > 0
+
+
+def advantages(scored: ScoredBatch, cfg: Config) -> torch.Tensor:
+    """[B, K] stepwise advantages, K selected steps per rollout in time order."""
+    B = scored.rollout.batch_size
+    final = scored.rewards[:, None]
+    greedy = scored.branch_rewards.view(B, -1)
+    scale = (1 + cfg.lambda1) if cfg.normalize_returns else 1.0
+    stepwise = final - greedy
+    if cfg.standard_grpo_returns:
+        return (group_advantages(scored.rewards, scored.group_ids)[:, None] + cfg.lambda1 * stepwise) / scale
+    returns = (final + cfg.lambda1 * stepwise) / scale
+    return torch.stack([group_advantages(returns[:, k], scored.group_ids) for k in range(returns.shape[1])], dim=1)
+
+
+def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
+            generator: torch.Generator) -> list[list[PolicyTerm]]:
+    rollout, branches = scored.rollout, scored.rollout.branches
+    adv = advantages(scored, cfg)                                           # [B, K]
+    B, K = adv.shape
+    tokens_per_step = rollout.gen_length / rollout.steps
+    query = step_query(rollout, branches.source_row, branches.step, behaviour=False)
+    old = rollout.model_logp[branches.source_row] * query.target_mask
+    slot = torch.arange(K, device=adv.device).repeat(B)                     # which selected step each row is
+    if cfg.updates == "accumulate":
+        groups = [torch.arange(B * K, device=adv.device)]
+    else:
+        groups = [(slot == k).nonzero().flatten() for k in range(K)]
+    return [[PolicyTerm(kind="policy", query=query.rows(idx), advantages=adv.flatten()[idx],
+                        normalizer=len(idx) * tokens_per_step, old_logp=old[idx])] for idx in groups]
+
+
+def loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, cfg: Config) -> LossOutput:
+    return row_pg_loss(term, logp, entropy, eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
+                       reduce=cfg.aggregation)

@@ -1,0 +1,1 @@
+"""LoRA wrapping and adapter I/O, optimizer, one learner step, masked-diffusion SFT."""

@@ -1,0 +1,32 @@
+"""The policy: a mask predictor with a LoRA adapter, built from the `model` config section."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.models import MaskPredictor, load_mask_predictor, load_tokenizer
+from dllmrl_core.training.lora import LoraSettings, add_lora
+
+
+class ModelConfig(ConfigModel):
+    path: str = Field("runs/tiny-base", description="checkpoint directory or hub name")
+    device: str | None = Field(None, description="cpu / cuda / cuda:1 (default: cuda if available)")
+    native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")
+    adapter: str | None = Field(None, description="start from this saved PEFT adapter directory")
+    lora: LoraSettings = LoraSettings()
+
+
+def load_policy(cfg: ModelConfig, device: str | None = None):
+    """(policy with a trainable LoRA adapter, tokenizer). Base weights are frozen."""
+    tokenizer = load_tokenizer(cfg.path)
+    base = load_mask_predictor(cfg.path, device=device or cfg.device, native=cfg.native, tokenizer=tokenizer)
+    if cfg.adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(base.model, cfg.adapter, is_trainable=True)
+    else:
+        model = add_lora(base.model, cfg.lora)
+    policy = MaskPredictor(model=model, mask_id=base.mask_id, eos_id=base.eos_id, eot_id=base.eot_id,
+                           pad_id=base.pad_id, shift_logits=base.shift_logits, dream_inputs=base.dream_inputs)
+    return policy, tokenizer

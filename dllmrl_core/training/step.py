@@ -1,0 +1,125 @@
+"""One learner step: policy terms → log-probs → objective loss → backward → clip → AdamW step.
+
+Knows nothing of Ray. Under DDP the policy's module is DDP-wrapped and gradients are averaged
+over ranks; terms carry global normalizers, so the caller scales by the world size
+(`loss_scale`) to turn that average back into the full-batch sum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from dllmrl_core.likelihood import LogpQuery, token_logp
+from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.objectives.common import LossOutput, LossStats, PolicyTerm
+
+LossFn = Callable[[PolicyTerm, torch.Tensor, torch.Tensor], LossOutput]
+
+
+@dataclass
+class StepMetrics:
+    """What one optimizer step did (area/name keys via `as_dict`)."""
+
+    loss: float
+    kl: float
+    clip_frac: float
+    ratio_mean: float
+    ratio_max: float
+    grad_norm: float
+    entropy: float
+    adv_mean: float
+    adv_std: float
+    adv_abs_max: float
+    lr: float
+    tokens: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {f"learner/{k}": v for k, v in asdict(self).items()}
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The PeftModel under a DDP wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+@contextlib.contextmanager
+def adapters_disabled(policy: MaskPredictor):
+    """The reference policy: the base model with the LoRA adapter switched off (as in d1)."""
+    with unwrap(policy.model).disable_adapter():
+        yield
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on GPU; full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def chunks(n: int, size: int | None) -> list[slice]:
+    size = size or max(n, 1)
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+@torch.no_grad()
+def score_query(policy: MaskPredictor, query: LogpQuery, micro_rows: int | None = None) -> torch.Tensor:
+    """[N, L] log-probs of a query without gradient, in row chunks."""
+    parts = []
+    with autocast_for(policy.device):
+        for part in chunks(len(query), micro_rows):
+            parts.append(token_logp(policy, query.rows(part)).logp)
+    return torch.cat(parts)
+
+
+def freeze_old_and_ref(policy: MaskPredictor, iterations: list[list[PolicyTerm]], needs_ref: bool,
+                       micro_rows: int | None = None) -> None:
+    """Before the first update on a batch: old log-probs where the objective left them to the model,
+    and reference log-probs when the objective has a KL term. Eval mode (no dropout), so ρ ≡ 1 at
+    the first step."""
+    was_training = policy.model.training
+    policy.model.eval()
+    try:
+        for term in (t for terms in iterations for t in terms):
+            if term.old_logp is None:
+                term.old_logp = score_query(policy, term.query, micro_rows)
+            if needs_ref and term.ref_logp is None:
+                with adapters_disabled(policy):
+                    term.ref_logp = score_query(policy, term.query, micro_rows)
+    finally:
+        policy.model.train(was_training)
+
+
+def train_step(policy: MaskPredictor, optimizer: torch.optim.Optimizer, scheduler, terms: list[PolicyTerm],
+               loss_fn: LossFn, *, max_grad_norm: float, micro_rows: int | None = None,
+               loss_scale: float = 1.0) -> StepMetrics:
+    """Accumulate the gradient of Σ_terms loss over row chunks, clip it, take one optimizer step."""
+    model = policy.model
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    work = [(term, part) for term in terms for part in chunks(len(term), micro_rows)]
+    total, stats = 0.0, LossStats()
+    for i, (term, part) in enumerate(work):
+        sliced = term.rows(part)
+        sync = i == len(work) - 1 or not isinstance(model, nn.parallel.DistributedDataParallel)
+        with (contextlib.nullcontext() if sync else model.no_sync()), autocast_for(policy.device):
+            scored = token_logp(policy, sliced.query)
+            out = loss_fn(sliced, scored.logp, scored.entropy)
+            (out.loss * loss_scale).backward()
+        total += float(out.loss.detach())
+        stats = stats + out.stats
+    params = [p for p in model.parameters() if p.requires_grad]
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    optimizer.step()
+    scheduler.step()
+    adv = torch.cat([t.advantages.detach().float().cpu() for t in terms])
+    n = max(stats.count, 1.0)
+    return StepMetrics(loss=total, kl=stats.kl_sum / n, clip_frac=stats.clipped / n, ratio_mean=stats.ratio_sum / n,
+                       ratio_max=stats.ratio_max, grad_norm=grad_norm, entropy=stats.entropy_sum / n,
+                       adv_mean=float(adv.mean()), adv_std=float(adv.std()) if len(adv) > 1 else 0.0,
+                       adv_abs_max=float(adv.abs().max()), lr=float(optimizer.param_groups[0]["lr"]),
+                       tokens=stats.count)

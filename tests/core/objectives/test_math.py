@@ -1,0 +1,167 @@
+"""Advantage rules and losses on tiny tensors, with the arithmetic written out."""
+
+import math
+
+import pytest
+import torch
+
+from dllmrl_core.likelihood import LogpQuery
+from dllmrl_core.objectives import agrpo, dispo, egspo, get_objective, sapo
+from dllmrl_core.objectives.common import (PolicyTerm, clipped_surrogate, group_advantages, k3, row_pg_loss,
+                                           token_pg_loss)
+from dllmrl_core.types import BranchSet, RolloutBatch, ScoredBatch
+
+approx = pytest.approx
+
+
+def test_group_advantages_mean_only_and_std_scaled():
+    r = torch.tensor([1.0, 0.0, 0.5, 2.0, 2.0, 5.0])
+    g = torch.tensor([0, 0, 0, 1, 1, 1])
+    # group means 0.5 and 3.0
+    assert group_advantages(r, g).tolist() == approx([0.5, -0.5, 0.0, -1.0, -1.0, 2.0])
+    # group 0: deviations (0.5, -0.5, 0), unbiased var (0.25 + 0.25) / 2 = 0.25, std 0.5 -> A / (0.5 + 1e-4)
+    scaled = group_advantages(r, g, scale_std=True)
+    assert scaled[:3].tolist() == approx([0.5 / 0.5001, -0.5 / 0.5001, 0.0])
+    assert group_advantages(torch.tensor([3.0, 3.0]), torch.tensor([7, 7]), scale_std=True).tolist() == [0.0, 0.0]
+
+
+def test_clipped_surrogate_four_cases():
+    ratio = torch.tensor([1.5, 0.5, 0.5, 1.5])
+    adv = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    loss, rho, clipped = clipped_surrogate(ratio.log(), adv, 0.2, 0.2)
+    # A>0, ρ=1.5: min(1.5, 1.2) = 1.2 -> -1.2 (clipped);  A>0, ρ=0.5: min(0.5, 0.8) = 0.5 -> -0.5
+    # A<0, ρ=0.5: min(-0.5, -0.8) = -0.8 -> 0.8 (clipped); A<0, ρ=1.5: min(-1.5, -1.2) = -1.5 -> 1.5
+    assert loss.tolist() == approx([-1.2, -0.5, 0.8, 1.5])
+    assert clipped.tolist() == [True, False, True, False]
+    # asymmetric clip [1 - 0.2, 1 + 0.5]: A>0, ρ=1.5 is inside -> -1.5
+    assert clipped_surrogate(torch.tensor([1.5]).log(), torch.tensor([1.0]), 0.2, 0.5)[0].item() == approx(-1.5)
+
+
+def test_k3():
+    # Δ = log(0.25) − log(0.5) = −log 2:  e^Δ − Δ − 1 = 0.5 + 0.693147 − 1 = 0.193147
+    assert k3(torch.tensor(math.log(0.5)), torch.tensor(math.log(0.25))).item() == approx(0.193147, abs=1e-6)
+    assert k3(torch.tensor(-1.3), torch.tensor(-1.3)).item() == 0.0
+
+
+def term(logp_minus_old, mask, adv, normalizer, weights=None, ref=None):
+    n, L = mask.shape
+    q = LogpQuery(input_ids=torch.zeros(n, L + 1, dtype=torch.long), attention_mask=torch.ones(n, L + 1).bool(),
+                  target_ids=torch.zeros(n, L, dtype=torch.long), target_mask=mask.bool())
+    return PolicyTerm(kind="policy", query=q, advantages=torch.tensor(adv), normalizer=normalizer,
+                      weights=None if weights is None else torch.tensor(weights),
+                      old_logp=-logp_minus_old, ref_logp=ref)
+
+
+def test_token_loss_hand_computed():
+    lr = torch.tensor([[math.log(1.5), 0.0, 9.0], [math.log(0.5), 9.0, 9.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    t = term(lr, mask, [1.0, -1.0], normalizer=3.0)
+    logp = torch.zeros(2, 3)  # old = -lr, so logp - old = lr
+    out = token_pg_loss(t, logp, torch.zeros(2, 3), eps_low=0.2, eps_high=0.2, beta=0.0)
+    # row 0: −min(1.5, 1.2)·1 = −1.2 and −1·1 = −1.0;  row 1: ρ=0.5, A=−1: −min(−0.5, −0.8) = 0.8
+    # (−1.2 − 1.0 + 0.8) / 3 = −0.466667; masked-out tokens (ρ = e^9) do not count
+    assert out.loss.item() == approx(-1.4 / 3)
+    assert out.stats.count == 3 and out.stats.clipped == 2 and out.stats.ratio_max == approx(1.5)
+    # with β = 0.1 and reference log-probs 0.5 below the current ones at the 3 counted tokens:
+    # k3 = e^−0.5 + 0.5 − 1 = 0.106531 each -> loss += 0.1 · 3 · 0.106531 / 3 = 0.0106531
+    t.ref_logp = torch.full((2, 3), -0.5)
+    out = token_pg_loss(t, logp, torch.zeros(2, 3), eps_low=0.2, eps_high=0.2, beta=0.1)
+    assert out.loss.item() == approx(-1.4 / 3 + 0.0106531, abs=1e-6)
+
+
+def test_row_loss_uses_one_ratio_per_row():
+    # row 0: two tokens with log-ratio 0.1 and 0.2 -> sum 0.3 -> ρ = e^0.3 = 1.349859, clipped to 1.2 for A = 2
+    # row 1: one token with log-ratio −0.1 -> ρ = 0.904837, A = −1 -> inside the clip: loss 0.904837
+    lr = torch.tensor([[0.1, 0.2], [-0.1, 5.0]])
+    t = term(lr, torch.tensor([[1, 1], [1, 0]]), [2.0, -1.0], normalizer=2.0)
+    out = row_pg_loss(t, torch.zeros(2, 2), torch.zeros(2, 2), eps_low=0.2, eps_high=0.2, beta=0.0)
+    assert out.loss.item() == approx((-1.2 * 2 + 0.904837) / 2, abs=1e-6)
+    # mean aggregation: row 0 log-ratio (0.1 + 0.2) / 2 = 0.15 -> ρ = 1.161834 < 1.2 -> −2.323668
+    out = row_pg_loss(t, torch.zeros(2, 2), torch.zeros(2, 2), eps_low=0.2, eps_high=0.2, beta=0.0, reduce="mean")
+    assert out.loss.item() == approx((-2.323668 + 0.904837) / 2, abs=1e-6)
+
+
+def fake_rollout(B=4, L=3, S=3, mask_id=9):
+    return RolloutBatch(prompt_ids=torch.ones(B, 2, dtype=torch.long), prompt_mask=torch.ones(B, 2).bool(),
+                        completion_ids=torch.arange(B * L).view(B, L) % 5, reveal_step=torch.arange(L).repeat(B, 1),
+                        behaviour_logp=torch.zeros(B, L), model_logp=torch.zeros(B, L), token_entropy=torch.ones(B, L),
+                        steps=S, block_length=L, temperature=1.0, mask_id=mask_id,
+                        group_ids=torch.zeros(B, dtype=torch.long))
+
+
+def test_sapo_process_reward_and_up_weighting():
+    rollout = fake_rollout()
+    rollout.branches = BranchSet(kind="sapo", source_row=torch.arange(4).repeat_interleave(3), step=torch.ones(12).long(),
+                                 completion_ids=torch.zeros(12, 3, dtype=torch.long))
+    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0, 1.0, 0.0]), components={},
+                         correct=torch.tensor([True, False, True, False]),
+                         branch_rewards=torch.tensor([1, 1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1.0]))
+    # A = r − 0.5 = (.5, −.5, .5, −.5); continuation means (2/3, 0, 1/3, 1) -> R = (1/6, −1/2, −1/6, 1/2)
+    assert sapo.process_rewards(scored).tolist() == approx([1 / 6, -0.5, -1 / 6, 0.5])
+    # only rows with A > 0 that are correct (0 and 2) get + λ·R (λ = 1): never mean-normalised
+    adv = sapo.advantages(scored, sapo.Config(process_weight=1.0))
+    assert adv.tolist() == approx([0.5 + 1 / 6, -0.5, 0.5 - 1 / 6, -0.5])
+    adv = sapo.advantages(scored, sapo.Config(process_weight=2.0, require_correct=False))
+    assert adv.tolist() == approx([0.5 + 2 / 6, -0.5, 0.5 - 2 / 6, -0.5])
+
+
+def test_egspo_stepwise_returns_group_centred_per_step():
+    rollout = fake_rollout(B=2)
+    rollout.branches = BranchSet(kind="egspo", source_row=torch.tensor([0, 0, 1, 1]), step=torch.tensor([0, 2, 0, 1]),
+                                 completion_ids=torch.zeros(4, 3, dtype=torch.long))
+    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0]), components={},
+                         correct=torch.tensor([True, False]), branch_rewards=torch.tensor([0.0, 1.0, 0.0, 0.0]))
+    # R = (r + 0.5 (r − r_greedy)) / 1.5:  row 0: (1 + 0.5)/1.5 = 1, (1 + 0)/1.5 = 2/3;  row 1: 0, 0
+    # centred per selected step: step 0: mean 0.5 -> (.5, −.5); step 1: mean 1/3 -> (1/3, −1/3)
+    adv = egspo.advantages(scored, egspo.Config(lambda1=0.5))
+    assert adv.tolist() == [approx([0.5, 1 / 3]), approx([-0.5, -1 / 3])]
+    # standard GRPO returns: (r − mean r) + λ1 (r − r_greedy), / 1.5:  row 0: (.5 + .5)/1.5, (.5 + 0)/1.5
+    adv = egspo.advantages(scored, egspo.Config(lambda1=0.5, standard_grpo_returns=True))
+    assert adv.tolist() == [approx([1 / 1.5, 0.5 / 1.5]), approx([-0.5 / 1.5, -0.5 / 1.5])]
+
+
+def test_dispo_same_state_advantages():
+    rollout = fake_rollout(B=2)
+    rollout.branches = BranchSet(kind="dispo", source_row=torch.tensor([0, 0, 1, 1]), step=torch.tensor([2, 2, 1, 1]),
+                                 completion_ids=torch.zeros(4, 3, dtype=torch.long),
+                                 filled=torch.tensor([[0, 0, 1]] * 2 + [[0, 1, 1]] * 2).bool())
+    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0]), components={},
+                         correct=torch.tensor([True, False]), branch_rewards=torch.tensor([1.0, 0.0, 0.5, 0.5]))
+    iterations = dispo.prepare(scored, dispo.Config(num_iterations=2), agrpo_special(), torch.Generator().manual_seed(0))
+    assert len(iterations) == 2 and [t.kind for t in iterations[0]] == ["base", "step"]
+    step = iterations[0][1]
+    # branch groups by state: (1, 0) -> (.5, −.5); (.5, .5) -> (0, 0); mean over M = 4 branches
+    assert step.advantages.tolist() == [0.5, -0.5, 0.0, 0.0] and step.normalizer == 4.0
+    assert torch.equal(step.query.target_mask, rollout.branches.filled)
+
+
+def agrpo_special():
+    from dllmrl_core.objectives.common import SpecialTokens
+
+    return SpecialTokens(mask_id=9, eos_id=4, stop_ids=(4,))
+
+
+def test_agrpo_last_step_and_importance_weights():
+    rollout = fake_rollout(B=2, L=4, S=4)
+    rollout.completion_ids = torch.tensor([[1, 2, 4, 4], [1, 4, 4, 4]])   # 4 = EOS
+    rollout.reveal_step = torch.tensor([[0, 2, 1, 3], [3, 0, 1, 2]])
+    rollout.token_entropy = torch.tensor([[1.0, 3.0, 9.0, 9.0], [2.0, 9.0, 9.0, 9.0]])
+    # last non-EOS step: row 0 max(0, 2) = 2; row 1: 3
+    last = agrpo.last_content_step(rollout, (4,))
+    assert last.tolist() == [2, 3]
+    cfg = agrpo.Config(mc_samples=64, importance_sampling="entropy")
+    steps, w = agrpo.sample_steps(rollout, last, cfg, torch.Generator().manual_seed(0))
+    # row 0: entropy mass per step (1, 9, 3) (+1e-8) over steps 0..2 -> p = (1/13, 9/13, 3/13)
+    # weight = (1 / 3) / p(t)
+    p0 = {0: 1 / 13, 1: 9 / 13, 2: 3 / 13}
+    for t, wt in zip(steps[0].tolist(), w[0].tolist()):
+        assert wt == approx((1 / 3) / p0[t], rel=1e-5)
+    assert steps.max(1).values.tolist() <= [2, 3] and (steps[1] <= 3).all()
+    # stratified uniforms put exactly k = 64 draws per row over strata -> p-proportional counts
+    counts = torch.bincount(steps[0], minlength=3).tolist()
+    assert abs(counts[1] - 64 * 9 / 13) <= 2
+
+
+def test_registry_lists_valid_names():
+    with pytest.raises(ValueError, match="agrpo, diffu_grpo, dispo, egspo, sapo"):
+        get_objective("ppo")
