@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any, get_args, get_origin
 
-from dllmrl_core.commands import generate
+from dllmrl_core.commands import generate, score
 
-COMMANDS = {"generate": generate}
+COMMANDS = {"generate": generate, "score": score}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, model: Any, defaults: dict | None = None) -> None:

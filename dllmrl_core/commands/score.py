@@ -1,0 +1,102 @@
+"""Re-score d1 evaluation generation files with d1's answer parsing (or the repaired protocol).
+
+Input: the JSON files d1's eval/eval.py writes, an object with a `generations` list of
+`{question, generations, ground_truth}` (plus `gen_length`, `diffusion_steps`, `block_length`).
+Ground truth per task, as d1 stores it: GSM8K a float (null when d1 could not parse it), MATH-500
+the answer string, Countdown `[numbers, target]`, Sudoku the solution (the puzzle is read from the
+question). Prints a table per file, then one JSON line aggregated over all files; accuracy is
+sum(correct) / sum(total) in percent (Sudoku: cell accuracy, as d1 reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+# Phrases of d1's evaluation prompts that identify the task a file was generated for.
+_PROMPT_MARKS = {
+    "gsm8k": "Wrap the final answer in a \\boxed{}. \nRespond",
+    "math500": "</answer>\" \n",
+    "countdown": "Using only the provided numbers",
+    "sudoku": "Please solve the following 4x4 Sudoku puzzle",
+}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from dllmrl_core.tasks.registry import TASKS
+
+    parser.add_argument("--task", required=True, choices=list(TASKS), help="task the files were generated for")
+    parser.add_argument("--protocol", choices=("d1", "fixed"), default="d1",
+                        help="answer parsing: d1's eval/parse_and_get_acc.py, or repaired (default: d1)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="d1 *_generations.json files")
+    parser.set_defaults(run=run)
+
+
+def _read(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("generations"), list):
+        raise ValueError(f"{path}: not a d1 generations file (expected an object with a 'generations' list)")
+    return data
+
+
+def _check_task(task: str, item: dict[str, Any], where: str) -> None:
+    """Reject an item whose prompt carries another task's d1 evaluation prompt."""
+    text = str(item.get("prompt_input", "")) + "\n" + str(item.get("question", ""))
+    others = [name for name, mark in _PROMPT_MARKS.items() if name != task and mark in text]
+    if others and _PROMPT_MARKS[task] not in text:
+        raise ValueError(f"{where}: prompted for {others[0]}, not {task} (wrong --task?)")
+
+
+def score_file(task_name: str, path: str, protocol: str) -> tuple[list, dict[str, Any]]:
+    """EvalScores of every item of one file, and the file's generation settings."""
+    from dllmrl_core.tasks.registry import get_task
+
+    task = get_task(task_name)
+    data = _read(path)
+    scores = []
+    for i, item in enumerate(data["generations"]):
+        where = f"{path}: item {i}"
+        if not isinstance(item, dict) or not isinstance(item.get("generations"), str) or "ground_truth" not in item:
+            raise ValueError(f"{where}: expected an object with 'generations' text and 'ground_truth'")
+        _check_task(task_name, item, where)
+        try:
+            example = task.from_d1_record(str(item.get("question", "")), item["ground_truth"])
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        scores.append(task.score(item["generations"], example, protocol))
+    settings = {k: data.get(k) for k in ("gen_length", "diffusion_steps", "block_length")}
+    return scores, settings
+
+
+def _table(path: str, scores: list, settings: dict[str, Any]) -> str:
+    from dllmrl_core.tasks.base import accuracy, well_formed_share
+
+    correct, total = sum(s.correct for s in scores), sum(s.total for s in scores)
+    head = ", ".join(f"{k} {v}" for k, v in settings.items() if v is not None)
+    return "\n".join([
+        f"{path}" + (f"  ({head})" if head else ""),
+        f"  {'items':>7} {'correct':>9} {'total':>9} {'accuracy':>9} {'well-formed':>12}",
+        f"  {len(scores):>7} {correct:>9g} {total:>9g} {100 * accuracy(scores):>8.2f}% "
+        f"{100 * well_formed_share(scores):>11.2f}%",
+    ])
+
+
+def run(args: argparse.Namespace) -> int:
+    from dllmrl_core.tasks.base import accuracy
+
+    everything = []
+    results = [(path, *score_file(args.task, path, args.protocol)) for path in args.files]
+    for path, scores, settings in results:
+        print(_table(path, scores, settings))
+        everything += scores
+    print(json.dumps({"task": args.task, "files": len(results), "items": len(everything),
+                      "accuracy": 100 * accuracy(everything)}))
+    return 0

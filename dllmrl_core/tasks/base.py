@@ -1,0 +1,156 @@
+"""What every reasoning task provides: typed examples in, typed rewards and evaluation scores out.
+
+A task is a stateless object (see `registry.TASKS`); all data flows through the frozen dataclasses
+below. Rewards follow d1's `diffu-grpo/reward_func.py` ("d1" set, quirks included) or a repaired
+variant ("fixed" set); evaluation scores follow d1's `eval/parse_and_get_acc.py` ("d1" protocol) or
+its documented intent ("fixed" protocol).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from dllmrl_core.tasks.sources import read_rows
+
+RewardSet = Literal["d1", "fixed"]
+PromptStyle = Literal["d1", "compact"]
+EvalProtocol = Literal["d1", "fixed"]
+
+REWARD_SETS: tuple[str, ...] = ("d1", "fixed")
+EVAL_PROTOCOLS: tuple[str, ...] = ("d1", "fixed")
+
+# d1 appends this after the rendered chat template for every evaluation prompt (`add_reasoning=True`
+# in d1 eval/gsm8k.py `create_prompt`). Compact prompts have no prefill.
+REASONING_PREFILL = "<reasoning>"
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """A scalar reward and its named parts (d1 sums its reward functions with weight 1)."""
+
+    total: float
+    components: dict[str, float]
+
+    @classmethod
+    def of(cls, **components: float) -> RewardResult:
+        parts = {name: float(value) for name, value in components.items()}
+        return cls(total=float(sum(parts.values())), components=parts)
+
+
+@dataclass(frozen=True)
+class EvalScore:
+    """One evaluated completion: accuracy over a set is sum(correct) / sum(total).
+
+    total is 1 except for Sudoku, where it is the number of empty cells of the puzzle (d1 reports
+    cell accuracy). well_formed says whether an answer could be extracted at all.
+    """
+
+    correct: float
+    total: float
+    well_formed: bool
+    extracted: str | None
+
+
+def accuracy(scores: Iterable[EvalScore]) -> float:
+    """Sum of correct over sum of total, as a fraction (0 for an empty set)."""
+    scores = list(scores)
+    total = sum(s.total for s in scores)
+    return sum(s.correct for s in scores) / total if total else 0.0
+
+
+def well_formed_share(scores: Iterable[EvalScore]) -> float:
+    """Fraction of completions from which an answer could be extracted."""
+    scores = list(scores)
+    return sum(s.well_formed for s in scores) / len(scores) if scores else 0.0
+
+
+@dataclass(frozen=True)
+class LoadResult(Generic[E]):
+    """Examples read from one source; malformed rows are skipped and counted, never fatal.
+
+    filtered counts well-formed rows deliberately left out (e.g. Countdown rows whose number count
+    differs from the one asked for).
+    """
+
+    examples: list[E]
+    skipped: int
+    source: str
+    filtered: int = 0
+
+
+def content_id(task: str, *parts: str) -> str:
+    """A stable id from the example's content (independent of file order)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{task}/{digest[:16]}"
+
+
+def check_choice(value: str, valid: Iterable[str], what: str) -> str:
+    valid = tuple(valid)
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+class Task(ABC, Generic[E]):
+    """One reasoning task: data, prompts, rewards and evaluation scoring."""
+
+    name: str = ""
+    prompt_styles: tuple[str, ...] = ("d1",)
+
+    # --- data ---------------------------------------------------------------------------------
+    @abstractmethod
+    def parse_row(self, row: Mapping[str, Any]) -> E:
+        """One example from a raw record; raises ValueError/KeyError/TypeError when malformed."""
+
+    def load(self, source: str) -> LoadResult[E]:
+        """Read a local file (.jsonl, .json, .csv, .parquet) or `hub:<dataset>[:<config>]:<split>`."""
+        rows, where = read_rows(source)
+        examples: list[E] = []
+        skipped = 0
+        for row in rows:
+            try:
+                if row is None:
+                    raise ValueError("unreadable record")
+                examples.append(self.parse_row(row))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                skipped += 1
+        return LoadResult(examples=examples, skipped=skipped, source=where)
+
+    @abstractmethod
+    def from_d1_record(self, question: str, ground_truth: Any) -> E:
+        """The example behind one item of a d1 evaluation generations file (eval/eval.py)."""
+
+    # --- prompts ------------------------------------------------------------------------------
+    @abstractmethod
+    def train_prompt(self, example: E, style: str = "d1") -> str:
+        """User-message text of the training prompt (d1 diffu-grpo/data_utils.py)."""
+
+    @abstractmethod
+    def eval_prompt(self, example: E, style: str = "d1") -> str:
+        """User-message text of the evaluation prompt (d1 eval/<task>.py)."""
+
+    def eval_prefill(self, style: str = "d1") -> str:
+        """Text the caller appends after the rendered chat template at evaluation."""
+        return REASONING_PREFILL if self.check_style(style) == "d1" else ""
+
+    @abstractmethod
+    def reference_completion(self, example: E, style: str = "d1") -> str:
+        """A completion in the training format that earns full correctness reward."""
+
+    def check_style(self, style: str) -> str:
+        return check_choice(style, self.prompt_styles, f"prompt style for {self.name}")
+
+    # --- rewards and scoring --------------------------------------------------------------------
+    @abstractmethod
+    def reward(self, completion: str, example: E, reward_set: str = "d1") -> RewardResult:
+        """Training reward of one decoded completion (special tokens already removed)."""
+
+    @abstractmethod
+    def score(self, completion: str, example: E, protocol: str = "d1") -> EvalScore:
+        """Evaluation score of one generated completion."""

@@ -1,0 +1,76 @@
+"""TaskConfig, the registry and split loading: bad input is one line naming the problem."""
+
+import importlib.util
+
+import pytest
+
+from dllmrl_core.tasks import TASKS, TaskConfig, get_task, load_split
+from dllmrl_core.tasks.sources import read_rows
+
+
+def test_registry():
+    assert list(TASKS) == ["gsm8k", "math500", "countdown", "sudoku"]
+    assert all(get_task(name).name == name for name in TASKS)
+    with pytest.raises(ValueError, match="unknown task 'gsm8"):
+        get_task("gsm8")
+    with pytest.raises(ValueError) as err:
+        get_task("chess")
+    assert "gsm8k, math500, countdown, sudoku" in str(err.value)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "countdown", "rewardset": "d1"}, "rewardset: unknown key"),
+    ({"name": "countdown", "countdown": {"count": 3, "maxnumber": 9}}, "countdown.maxnumber: unknown key"),
+    ({"name": "chess"}, "name: Input should be 'gsm8k', 'math500', 'countdown' or 'sudoku'"),
+    ({"name": "gsm8k", "prompt_style": "compact"}, "prompt_style 'compact' is not available for gsm8k"),
+    ({"name": "gsm8k", "train_source": "generate:10"}, "train_source: gsm8k has no generator"),
+    ({"name": "sudoku", "test_source": "generate:x"}, "test_source: expected generate:<n>"),
+    ({"name": "sudoku", "sudoku": {"min_empty": 9, "max_empty": 8}}, "min_empty (9) must not exceed max_empty (8)"),
+    ({"name": "countdown", "reward_set": "best"}, "reward_set: Input should be 'd1' or 'fixed'"),
+])
+def test_bad_config_is_one_line_naming_the_field(data, message):
+    with pytest.raises(ValueError) as err:
+        TaskConfig.parse(data, where="task")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_generated_splits():
+    config = TaskConfig.parse({"name": "countdown", "prompt_style": "compact", "train_source": "generate:30",
+                               "countdown": {"max_number": 9, "operators": "+-", "max_target": 20}})
+    train, test = load_split(config, "train"), load_split(config, "test")
+    assert (len(train.examples), len(test.examples), train.skipped, train.source) == (30, 256, 0, "generate:30")
+    assert train.examples != test.examples[:30] and load_split(config, "train") == train
+    assert all(max(e.numbers) <= 9 and e.reference for e in train.examples)
+
+
+def test_sudoku_solution_disjoint_against_a_test_file(data_dir):
+    spg = str(data_dir / "sudoku_4x4_test_spg.csv")
+    config = TaskConfig.parse({"name": "sudoku", "train_source": "generate:200", "test_source": spg,
+                               "sudoku": {"solution_disjoint": True, "min_empty": 7, "max_empty": 12}})
+    train, test = load_split(config, "train"), load_split(config, "test")
+    assert len(test.examples) == 256 and test.filtered == 0
+    assert not {e.solution for e in train.examples} & {e.solution for e in test.examples}
+    leaky = TaskConfig.parse({"name": "sudoku", "train_source": str(data_dir / "sudoku_4x4_test_d1.csv"),
+                              "test_source": spg, "sudoku": {"solution_disjoint": True}})
+    kept = load_split(leaky, "train")
+    assert kept.filtered > 0 and not {e.solution for e in kept.examples} & {e.solution for e in test.examples}
+
+
+def test_countdown_file_split_keeps_the_configured_number_count(tmp_path):
+    path = tmp_path / "cd.jsonl"
+    path.write_text('{"nums": [1, 2, 3], "target": 6}\n{"nums": [1, 2, 3, 4], "target": 10}\n{"nums": [1]}\n')
+    loaded = load_split(TaskConfig.parse({"name": "countdown", "train_source": str(path)}), "train")
+    assert (len(loaded.examples), loaded.filtered, loaded.skipped) == (1, 1, 1)
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such data file"):
+        read_rows(str(tmp_path / "missing.jsonl"))
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(ValueError, match="unsupported data file type '.txt'"):
+        read_rows(str(tmp_path / "x.txt"))
+    with pytest.raises(ValueError, match="bad hub source"):
+        read_rows("hub:openai/gsm8k")
+    expected = "cannot load hub dataset" if importlib.util.find_spec("datasets") else "optional 'datasets' package"
+    with pytest.raises(ValueError, match=expected):
+        read_rows("hub:openai/gsm8k:main:test")
