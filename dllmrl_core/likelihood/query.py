@@ -63,6 +63,7 @@ def token_logp(model: MaskPredictor, query: LogpQuery) -> TokenLogp:
     logits = model(query.input_ids, query.attention_mask)[:, query.prompt_len:]    # [N, L, V]
     where = query.target_mask.nonzero(as_tuple=True)
     picked = logits[where].float() / query.temperature                            # [n, V]
+    picked[:, model.mask_id] = float("-inf")  # the sampler never draws [MASK]; score the same distribution
     if query.support_ids is not None:
         support = query.support_ids[where]                                         # [n, W]
         allowed = torch.zeros_like(picked, dtype=torch.bool)

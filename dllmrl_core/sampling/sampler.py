@@ -18,6 +18,9 @@ Departures from LLaDA's code, each deliberate:
   sampling, which leaves EOS confidence unchanged (ML-GSAI/LLaDA issue #137); a literal -inf
   would also tie with non-candidates and could leave masks in the output.
 - Ties in confidence are broken towards the leftmost position (stable sort) on every device.
+- The mask token itself is never drawn (its logit is −inf, here and when the learner scores
+  tokens). A trained LLaDA gives it no mass anyway; an untrained model would otherwise "commit"
+  masks that stay masked, which breaks the one-reveal-per-position trajectory record.
 - Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler).
 """
 
@@ -126,12 +129,12 @@ def denoise(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.T
     quota = transfer_schedule(block_masked, spb, start_step)
     for s in range(int(start_step.min()), cfg.steps):
         n = int((start_step <= s).sum())                                           # active rows: a prefix
-        xs, hi = x[:n], P + (s // spb + 1) * bl
+        xs, lo = x[:n], P + (s // spb) * bl
+        hi = lo + bl
         logits = guided_logits(model, xs, None if attn is None else attn[:n], P, cfg)  # [n, P+L, V]
         masked = xs == model.mask_id                                              # [n, P+L]
         if trace is not None:
             trace.observe(s, xs[:, P:], masked[:, P:], logits[:, P:])
-        lo = window_start(masked, P, hi - bl)
         keep = support_mask(logits[:, lo:hi], cfg)                                # [n, W, V] | None
         x0 = draw_tokens(logits, lo, hi, keep, cfg, generator)                    # [n, W]
         conf = confidence(logits, x0, lo, hi, cfg, generator, model.stop_ids)     # [n, W]
@@ -158,14 +161,6 @@ def check_prompts(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask
     return mask
 
 
-def window_start(masked: torch.Tensor, P: int, block_start: int) -> int:
-    """First position that may be committed this step: the current block's start, or earlier if a
-    previous block still holds a mask. That happens only when the mask token itself was drawn
-    (possible at T > 0); LLaDA keeps such positions eligible until they are filled, and so do we."""
-    leftover = masked[:, P:block_start].any(0).nonzero()
-    return P + int(leftover[0]) if len(leftover) else block_start
-
-
 def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | None, P: int,
                   cfg: SamplerConfig) -> torch.Tensor:
     """Logits [B, T, V]; with CFG, ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked."""
@@ -177,6 +172,7 @@ def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | No
         logits = un + (cfg.cfg_scale + 1) * (cond - un)
     else:
         logits = model(x, attn)
+    logits[..., model.mask_id] = float("-inf")  # [MASK] is not content: never drawn, never scored
     if cfg.logits_eos_inf and model.eos_id is not None:
         logits[..., model.eos_id] = float("-inf")
     return logits

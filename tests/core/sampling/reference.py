@@ -2,6 +2,8 @@
 
 Deliberately slow and literal: full forward every step, per-row top-k, global torch RNG with
 noise drawn over the whole sequence in float64. The sampler under test must match it.
+One addition to LLaDA's loop: the [MASK] token's own logit is −inf (the project's sampler never
+draws it; a trained LLaDA gives it no mass, a random test model would).
 """
 
 import torch
@@ -42,6 +44,7 @@ def llada_generate(model, prompt, attention_mask=None, *, steps, gen_length, blo
                 logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
             else:
                 logits = model(x, attention_mask)
+            logits[..., mask_id] = -float("inf")
             if temperature == 0:
                 noisy = logits
             else:

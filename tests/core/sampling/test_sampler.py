@@ -56,8 +56,6 @@ def test_greedy_with_cfg_equals_reference(predictor, prompts):
 
 @pytest.mark.parametrize("remasking", ["low_confidence", "random"])
 def test_llada_rng_is_token_exact_at_temperature(predictor, prompts, remasking):
-    # With this tiny random model and seed 7, the "random" case draws the mask token itself in
-    # block 0 of the third row; LLaDA then fills that position during block 1 (window_start).
     ids, mask = prompts
     kw = dict(gen_length=16, steps=8, block_length=8, temperature=0.9, remasking=remasking)
     torch.manual_seed(7)
@@ -112,11 +110,12 @@ def test_recorded_logps_and_entropy_match_a_recompute(predictor, prompts):
                      generator=torch.Generator().manual_seed(3))
     for s in range(batch.steps):
         logits = recompute(predictor, batch, s)
+        logits[..., predictor.mask_id] = -float("inf")
         where = batch.revealed_at(s)
         tok = batch.completion_ids[..., None]
         behaviour = F.log_softmax(logits / T, -1).gather(-1, tok).squeeze(-1)
         model = F.log_softmax(logits, -1).gather(-1, tok).squeeze(-1)
-        entropy = -(F.softmax(logits, -1) * F.log_softmax(logits, -1)).sum(-1)
+        entropy = torch.special.entr(F.softmax(logits, -1)).sum(-1)
         torch.testing.assert_close(batch.behaviour_logp[where], behaviour[where], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(batch.model_logp[where], model[where], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(batch.token_entropy[where], entropy[where], atol=1e-5, rtol=1e-5)
@@ -131,6 +130,7 @@ def test_top_k_top_p_support_is_recorded_and_contains_the_token(predictor, promp
     assert (support == batch.completion_ids[..., None]).any(-1).all()
     for s in range(batch.steps):
         tempered = recompute(predictor, batch, s) / 1.0
+        tempered[..., predictor.mask_id] = -float("inf")
         for b, j in batch.revealed_at(s).nonzero().tolist():
             ids_bj = support[b, j][support[b, j] >= 0]
             top = tempered[b, j].topk(len(ids_bj)).indices
@@ -151,12 +151,14 @@ def test_greedy_fills_and_kept_logits_match_the_visited_state(predictor, prompts
                      record_greedy_fills=True, keep_logits_steps=keep, generator=torch.Generator().manual_seed(5))
     for s in range(batch.steps):
         logits, state = recompute(predictor, batch, s), batch.completion_at(s)
+        logits[..., predictor.mask_id] = -float("inf")
         masked = state == predictor.mask_id
         assert torch.equal(batch.greedy_fills[:, s], torch.where(masked, logits.argmax(-1), state))
     kept = batch.step_logits
     assert kept.step.tolist() == [2, -1, 5] and not kept.masked[1].any()
     for b in (0, 2):
         logits = recompute(predictor, batch, int(keep[b]))[b]
+        logits[..., predictor.mask_id] = -float("inf")
         assert torch.equal(kept.masked[b], batch.completion_at(int(keep[b]))[b] == predictor.mask_id)
         torch.testing.assert_close(kept.for_row(b), logits[kept.masked[b]], atol=1e-6, rtol=1e-6)
 
