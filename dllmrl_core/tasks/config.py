@@ -74,7 +74,28 @@ def split_seed(seed: int, split: str) -> int:
 
 
 def load_split(config: TaskConfig, split: Split) -> LoadResult:
-    """The examples of one split, from a file, the hub or the generator."""
+    """The examples of one split, from a file, the hub or the generator.
+
+    Generated training problems never include a test problem (same numbers and target, or the
+    same puzzle): evaluation stays held out. The dropped ones are counted in `filtered`.
+    """
+    loaded = _load(config, split)
+    if split != "train" or not config.source("train").startswith(GENERATE_PREFIX):
+        return loaded
+    held_out = {_problem_key(e) for e in _load(config, "test").examples}
+    keep = [e for e in loaded.examples if _problem_key(e) not in held_out]
+    return LoadResult(keep, loaded.skipped, loaded.source, loaded.filtered + len(loaded.examples) - len(keep))
+
+
+def _problem_key(example) -> object:
+    if isinstance(example, CountdownExample):
+        return tuple(sorted(example.numbers)), example.target
+    if isinstance(example, SudokuExample):
+        return example.puzzle
+    return example.id
+
+
+def _load(config: TaskConfig, split: Split) -> LoadResult:
     source = config.source(split)
     if source.startswith(GENERATE_PREFIX):
         n = int(source[len(GENERATE_PREFIX):])

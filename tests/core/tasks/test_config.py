@@ -38,7 +38,9 @@ def test_generated_splits():
     config = TaskConfig.parse({"name": "countdown", "prompt_style": "compact", "train_source": "generate:30",
                                "countdown": {"max_number": 9, "operators": "+-", "max_target": 20}})
     train, test = load_split(config, "train"), load_split(config, "test")
-    assert (len(train.examples), len(test.examples), train.skipped, train.source) == (30, 256, 0, "generate:30")
+    # training problems that are also test problems are dropped (counted in `filtered`)
+    assert (len(train.examples) + train.filtered, len(test.examples), train.skipped, train.source) == \
+        (30, 256, 0, "generate:30")
     assert train.examples != test.examples[:30] and load_split(config, "train") == train
     assert all(max(e.numbers) <= 9 and e.reference for e in train.examples)
 
@@ -74,3 +76,15 @@ def test_bad_sources(tmp_path):
     expected = "cannot load hub dataset" if importlib.util.find_spec("datasets") else "optional 'datasets' package"
     with pytest.raises(ValueError, match=expected):
         read_rows("hub:openai/gsm8k:main:test")
+
+
+def test_generated_training_problems_exclude_the_test_problems():
+    from dllmrl_core.tasks import TaskConfig, load_split
+
+    cfg = TaskConfig.parse({"name": "countdown", "train_source": "generate:3000", "test_source": "generate:300",
+                            "countdown": {"min_number": 1, "max_number": 9, "max_target": 20, "operators": "+-"}})
+    train, test = load_split(cfg, "train"), load_split(cfg, "test")
+    key = lambda e: (tuple(sorted(e.numbers)), e.target)  # noqa: E731
+    assert train.filtered > 0  # this small problem space makes collisions certain
+    assert not {key(e) for e in train.examples} & {key(e) for e in test.examples}
+    assert len(train.examples) + train.filtered == 3000
