@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any, get_args, get_origin
 
-from dllmrl_core.commands import generate, score
+from dllmrl_core.commands import generate, score, sft
 
-COMMANDS = {"generate": generate, "score": score}
+COMMANDS = {"generate": generate, "score": score, "sft": sft}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, model: Any, defaults: dict | None = None) -> None:
