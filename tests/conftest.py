@@ -35,3 +35,22 @@ def predictor(tiny_dir, tokenizer):
     from dllmrl_core.models import load_mask_predictor
 
     return load_mask_predictor(tiny_dir, device="cpu", tokenizer=tokenizer)
+
+
+# A small model briefly warm-started on an easy two-number Countdown: it writes well-formed
+# answers and gets some of them right, so RL rewards vary within groups.
+WARM_TASK = {"name": "countdown", "prompt_style": "compact", "eval_protocol": "fixed",
+             "train_source": "generate:2000", "test_source": "generate:64",
+             "countdown": {"count": 2, "min_number": 1, "max_number": 9, "max_target": 18, "operators": "+-"}}
+
+
+@pytest.fixture(scope="session")
+def warm_dir(tiny_dir, tmp_path_factory):
+    from dllmrl_core.training.warm_start import SFTRunConfig, run_sft
+
+    out = tmp_path_factory.mktemp("warm")
+    cfg = SFTRunConfig.parse({"model": {"path": str(tiny_dir), "device": "cpu"}, "task": WARM_TASK,
+                              "sft": {"steps": 450, "batch_size": 32, "lr": 3e-3, "warmup_steps": 20,
+                                      "answer_length": 24, "out": str(out)}})
+    run_sft(cfg)
+    return out

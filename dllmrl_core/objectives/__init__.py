@@ -1,7 +1,7 @@
 """The RL objectives, one file each, in one plain registry.
 
 Every objective module provides:
-    Config                                   its knobs (a ConfigModel with a `name` literal)
+    Config                                   its knobs (a ConfigModel; defaults = the paper recipe)
     rollout_options(cfg, steps, B, gen)      what the sampler must record (RolloutOptions)
     branch(model, rollout, cfg, sampler, gen) -> BranchSet | None   rollout-time branching
     num_iterations(cfg)                      optimizer steps per generated batch (μ)

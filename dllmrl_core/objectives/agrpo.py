@@ -35,7 +35,6 @@ from dllmrl_core.types import RolloutBatch, ScoredBatch
 class Config(ConfigModel):
     """AGRPO's train.yaml."""
 
-    name: Literal["agrpo"] = "agrpo"
     mc_samples: int = Field(24, ge=1, description="k sampled steps per sequence (AGRPO train.yaml 24)")
     low_discrepancy: bool = Field(True, description="stratified step sampling (AGRPO)")
     importance_sampling: Literal["uniform", "entropy"] = Field("entropy", description="step proposal (AGRPO)")

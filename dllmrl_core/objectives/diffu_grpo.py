@@ -17,8 +17,6 @@ d1, but never 4-bit here unless the user loads it so.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from pydantic import Field
 
@@ -32,7 +30,6 @@ from dllmrl_core.types import ScoredBatch
 class Config(ConfigModel):
     """d1's published recipe (slurm_scripts/train.yaml + sbatch overrides)."""
 
-    name: Literal["diffu_grpo"] = "diffu_grpo"
     beta: float = Field(0.04, ge=0, description="KL coefficient β to the reference (d1)")
     epsilon: float = Field(0.5, gt=0, description="clip range ε (d1 recipe 0.5; its config default 0.2)")
     num_iterations: int = Field(12, ge=1, description="μ inner iterations per batch (d1: 12 GSM8K/MATH, 8 Countdown/Sudoku)")

@@ -37,7 +37,6 @@ from dllmrl_core.types import ScoredBatch
 class Config(ConfigModel):
     """EGSPO's train.sh (which overrides its train.yaml)."""
 
-    name: Literal["egspo"] = "egspo"
     num_steps: int = Field(8, ge=1, description="K selected steps per rollout (EGSPO logps_eval_num_steps)")
     selection: Literal["high_entropy", "random", "uniform"] = Field("high_entropy", description="step selection")
     terminate_at_last_non_eos: bool = Field(False, description="only steps up to the last non-EOS reveal")

@@ -16,8 +16,6 @@ t1 is uniform over steps 1..S−1 per rollout; continuations append `continuatio
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from pydantic import Field
 
@@ -28,7 +26,6 @@ from dllmrl_core.types import ScoredBatch
 
 
 class Config(diffu_grpo.Config):
-    name: Literal["sapo"] = "sapo"  # type: ignore[assignment]
     num_continuations: int = Field(3, ge=1, description="N continuations per rollout from x_t1 (SAPO: N ≥ 3)")
     process_weight: float = Field(1.0, ge=0, description="λ, weight of the process reward (SAPO Eq. 5)")
     continuation_extra_masks: int = Field(64, ge=0, description="mask tokens appended for continuations (SAPO)")

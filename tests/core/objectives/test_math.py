@@ -165,3 +165,30 @@ def test_agrpo_last_step_and_importance_weights():
 def test_registry_lists_valid_names():
     with pytest.raises(ValueError, match="agrpo, diffu_grpo, dispo, egspo, sapo"):
         get_objective("ppo")
+
+
+def test_loss_normalizers_follow_each_paper():
+    from dllmrl_core.objectives import diffu_grpo
+
+    special = agrpo_special()
+    rollout = fake_rollout(B=4, L=3, S=3)
+    rollout.completion_ids = torch.tensor([[1, 4, 2], [1, 2, 3], [4, 4, 4], [2, 2, 4]])  # 4 = EOS
+    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0, 0.5, 0.5]), components={},
+                         correct=torch.zeros(4, dtype=torch.bool))
+    gen = torch.Generator().manual_seed(0)
+    # d1: token mean over tokens up to and including the first EOS: 2 + 3 + 1 + 3 = 9
+    d1 = diffu_grpo.prepare(scored, diffu_grpo.Config(num_iterations=2), special, gen)
+    assert len(d1) == 2 and d1[0][0].normalizer == 9.0
+    assert d1[0][0].query.target_mask.sum(1).tolist() == [2, 3, 1, 3]
+    # AGRPO: Σ ℓ / (k · B) with k = 5
+    term = agrpo.prepare(scored, agrpo.Config(mc_samples=5), special, gen)[0][0]
+    assert term.normalizer == 20.0 and len(term) == 20
+    # EGSPO: mean over (rollout, step) / tokens-per-step = (B · K) · (L / S) = 4 · 2 · 1
+    rollout.branches = BranchSet(kind="egspo", source_row=torch.arange(4).repeat_interleave(2),
+                                 step=torch.tensor([0, 2] * 4), completion_ids=torch.zeros(8, 3, dtype=torch.long))
+    scored.branch_rewards = torch.zeros(8)
+    accumulate = egspo.prepare(scored, egspo.Config(num_steps=2), special, gen)
+    assert len(accumulate) == 1 and accumulate[0][0].normalizer == 8.0
+    per_step = egspo.prepare(scored, egspo.Config(num_steps=2, updates="per_step"), special, gen)
+    assert [t[0].normalizer for t in per_step] == [4.0, 4.0]
+    assert per_step[1][0].query.target_mask.sum().item() == 4  # one token revealed at step 2 per row
