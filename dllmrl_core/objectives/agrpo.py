@@ -28,7 +28,7 @@ from pydantic import Field
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
-                                           stratified_uniforms, token_pg_loss)
+                                           no_branches, stratified_uniforms, token_pg_loss)
 from dllmrl_core.types import RolloutBatch, ScoredBatch
 
 
@@ -48,8 +48,7 @@ def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.G
     return RolloutOptions(record_support=True)
 
 
-def branch(model, rollout, cfg: Config, sampler, generator):
-    return None
+branch = no_branches
 
 
 def num_iterations(cfg: Config) -> int:

@@ -30,6 +30,16 @@ class RolloutOptions:
     keep_logits_steps: torch.Tensor | None = None  # [B] step per row, -1 = none
 
 
+def plain_rollout(cfg, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
+    """`rollout_options` of methods that need nothing beyond the standard records."""
+    return RolloutOptions()
+
+
+def no_branches(model, rollout, cfg, sampler, generator) -> None:
+    """`branch` of methods without rollout-time branching."""
+    return None
+
+
 @dataclass
 class PolicyTerm:
     """One batch of log-prob queries plus everything its loss needs except the current log-probs.

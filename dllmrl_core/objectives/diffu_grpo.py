@@ -22,8 +22,8 @@ from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.likelihood import mean_field_query
-from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
-                                           token_pg_loss)
+from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, SpecialTokens, group_advantages, no_branches,
+                                           plain_rollout, token_pg_loss)
 from dllmrl_core.types import ScoredBatch
 
 
@@ -38,12 +38,8 @@ class Config(ConfigModel):
     scale_rewards: bool = Field(False, description="divide advantages by the group std (off in d1)")
 
 
-def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
-    return RolloutOptions()
-
-
-def branch(model, rollout, cfg: Config, sampler, generator):
-    return None
+rollout_options = plain_rollout
+branch = no_branches
 
 
 def num_iterations(cfg: Config) -> int:

@@ -20,7 +20,7 @@ import torch
 from pydantic import Field
 
 from dllmrl_core.objectives import diffu_grpo
-from dllmrl_core.objectives.common import PolicyTerm, RolloutOptions, SpecialTokens, group_advantages
+from dllmrl_core.objectives.common import PolicyTerm, SpecialTokens, group_advantages, plain_rollout
 from dllmrl_core.sampling.branching import sapo_continuations
 from dllmrl_core.types import ScoredBatch
 
@@ -32,8 +32,7 @@ class Config(diffu_grpo.Config):
     require_correct: bool = Field(True, description="up-weight only completions the task scores as correct")
 
 
-def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
-    return RolloutOptions()
+rollout_options = plain_rollout
 
 
 def branch(model, rollout, cfg: Config, sampler, generator):

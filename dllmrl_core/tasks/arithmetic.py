@@ -34,7 +34,8 @@ def d1_allowed_chars(expr: str) -> bool:
     return _D1_CHARS.fullmatch(expr) is not None  # `$` before a final "\n" adds nothing: \s covers it
 
 
-def _paren_depth(expr: str) -> int:
+def nesting_depth(expr: str) -> int:
+    """Deepest bracket nesting of any kind: ( [ {."""
     depth = deepest = 0
     for ch in expr:
         if ch in "([{":
@@ -49,7 +50,7 @@ def parse_arithmetic(expr: str) -> ast.expr:
     """The expression's AST, or Refused. Leading/trailing spaces and tabs are ignored (as Python's
     own evaluator does for source strings)."""
     expr = expr.strip(" \t")
-    if not expr or len(expr) > MAX_CHARS or _paren_depth(expr) > MAX_DEPTH:
+    if not expr or len(expr) > MAX_CHARS or nesting_depth(expr) > MAX_DEPTH:
         raise Refused("empty, too long or too deeply nested")
     try:
         tree = ast.parse(expr, mode="eval")

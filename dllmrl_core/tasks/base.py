@@ -147,9 +147,19 @@ class Task(ABC, Generic[E]):
         return check_choice(style, self.prompt_styles, f"prompt style for {self.name}")
 
     # --- rewards and scoring --------------------------------------------------------------------
-    @abstractmethod
     def reward(self, completion: str, example: E, reward_set: str = "d1") -> RewardResult:
         """Training reward of one decoded completion (special tokens already removed)."""
+        if check_choice(reward_set, REWARD_SETS, "reward set") == "d1":
+            return self.reward_d1(completion, example)
+        return self.reward_fixed(completion, example)
+
+    @abstractmethod
+    def reward_d1(self, completion: str, example: E) -> RewardResult:
+        """d1's reward functions, quirks included."""
+
+    @abstractmethod
+    def reward_fixed(self, completion: str, example: E) -> RewardResult:
+        """The same rewards with the quirks repaired."""
 
     @abstractmethod
     def score(self, completion: str, example: E, protocol: str = "d1") -> EvalScore:

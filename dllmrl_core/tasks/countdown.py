@@ -165,13 +165,14 @@ class CountdownTask(Task[CountdownExample]):
             return f"<answer>{expr}</answer>"
         return f"<reasoning>\n{expr} = {example.target}\n</reasoning>\n<answer>\n{expr}\n</answer>\n"
 
-    def reward(self, completion: str, example: CountdownExample, reward_set: str = "d1") -> RewardResult:
-        if check_choice(reward_set, ("d1", "fixed"), "reward set") == "d1":
-            return RewardResult.of(countdown=self.reward_d1(completion, example))
-        return RewardResult.of(countdown=self.reward_fixed(completion, example))
+    def reward_d1(self, text: str, example: CountdownExample) -> RewardResult:
+        return RewardResult.of(countdown=self.points_d1(text, example))
+
+    def reward_fixed(self, text: str, example: CountdownExample) -> RewardResult:
+        return RewardResult.of(countdown=self.points_fixed(text, example))
 
     @staticmethod
-    def reward_d1(text: str, example: CountdownExample) -> float:
+    def points_d1(text: str, example: CountdownExample) -> float:
         """0 without an `<answer>` block; 0.1 if the last block's digit runs are not the numbers or
         it does not evaluate to the target (|diff| < 1e-5); 1.0 otherwise."""
         block = tags.last_answer_block(text)
@@ -184,7 +185,7 @@ class CountdownTask(Task[CountdownExample]):
         return 1.0 if value is not None and abs(value - example.target) < 1e-5 else 0.1
 
     @staticmethod
-    def reward_fixed(text: str, example: CountdownExample) -> float:
+    def points_fixed(text: str, example: CountdownExample) -> float:
         """0 / 0.1 / 1.0 as in d1, with the answer taken from a box or the last `<answer>` block,
         LaTeX operators and a trailing "= target" accepted, and numbers checked as parsed literals."""
         expr = fixed_expression(text)

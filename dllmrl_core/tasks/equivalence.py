@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 
+from dllmrl_core.tasks.arithmetic import nesting_depth
 from dllmrl_core.tasks.tags import ws_end
 
 MAX_VERIFY_CHARS = 200
@@ -78,14 +79,7 @@ def too_risky(expr: str) -> bool:
         return True
     if "!" in expr.replace("\\!", "") or len(_FUNCTIONS.findall(expr)) > MAX_FUNCTIONS:
         return True
-    depth = deepest = 0
-    for ch in expr:
-        if ch in "({[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in ")}]":
-            depth -= 1
-    if deepest > MAX_NESTING:
+    if nesting_depth(expr) > MAX_NESTING:
         return True
     max_exponent = 12 if _LETTER_OUTSIDE_COMMAND.search(expr) else 99
     for exponent, chained in _exponents(expr):

@@ -93,15 +93,6 @@ def d1_parse_answer(text: str) -> float | None:
     return None
 
 
-def fixed_answer(text: str) -> str | None:
-    """The last `\\boxed{...}` (balanced braces) of the text, else the last `<answer>` block."""
-    boxed = balanced_boxed(text)
-    if boxed is not None:
-        return boxed.strip()
-    block = tags.last_answer_block(text)
-    return None if block is None else block.strip()
-
-
 def _fixed_reward_answer(text: str) -> str | None:
     """The last complete `<answer>` block, unwrapped from a `\\boxed{}` inside it."""
     block = tags.last_answer_block(text)
@@ -145,11 +136,6 @@ class GSM8KTask(Task[GSM8KExample]):
         steps = " ".join(_CALCULATOR.sub("", example.rationale).split()) or "Compute the answer."
         return f"<reasoning>\n{steps}\n</reasoning>\n<answer>\n{example.answer}\n</answer>\n"
 
-    def reward(self, completion: str, example: GSM8KExample, reward_set: str = "d1") -> RewardResult:
-        if check_choice(reward_set, ("d1", "fixed"), "reward set") == "d1":
-            return self.reward_d1(completion, example)
-        return self.reward_fixed(completion, example)
-
     @staticmethod
     def reward_d1(text: str, example: GSM8KExample) -> RewardResult:
         """d1's five GSM8K rewards. Quirks: single-line formats, `str.isdigit` (no negatives,
@@ -182,7 +168,7 @@ class GSM8KTask(Task[GSM8KExample]):
             value, gold = d1_parse_answer(completion), d1_gold_number(example.answer)
             correct = value is not None and gold is not None and value == gold
             return EvalScore(float(correct), 1.0, value is not None, None if value is None else repr(value))
-        extracted = fixed_answer(completion)
+        extracted = tags.boxed_or_last_answer(completion)
         if extracted is None:
             return EvalScore(0.0, 1.0, False, None)
         value, gold = parse_plain_number(extracted), parse_plain_number(example.answer)

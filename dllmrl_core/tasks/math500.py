@@ -14,7 +14,7 @@ from typing import Any
 from dllmrl_core.tasks import prompts, tags
 from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import math_equivalent
-from dllmrl_core.tasks.hendrycks import balanced_boxed, boxed_answer, has_box, is_equiv
+from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 
 # What d1 writes as "\boxed": Python reads "\b" as a backspace, so it tests for this string.
 D1_BOXED_LITERAL = "\x08oxed"
@@ -51,15 +51,6 @@ def d1_parse_answer(text: str) -> tuple[str | None, bool]:
     if block is not None:
         return block.strip(), True
     return parsed, False
-
-
-def fixed_answer(text: str) -> str | None:
-    """The last balanced `\\boxed{...}`, else the last `<answer>` block."""
-    boxed = balanced_boxed(text)
-    if boxed is not None:
-        return boxed.strip()
-    block = tags.last_answer_block(text)
-    return None if block is None else block.strip()
 
 
 def equivalent_fixed(pred: str, gold: str) -> bool:
@@ -102,11 +93,6 @@ class Math500Task(Task[MathExample]):
         self.check_style(style)
         return f"<reasoning>\nThe answer is below.\n</reasoning>\n<answer>\n\\boxed{{{example.answer}}}\n</answer>\n"
 
-    def reward(self, completion: str, example: MathExample, reward_set: str = "d1") -> RewardResult:
-        if check_choice(reward_set, ("d1", "fixed"), "reward set") == "d1":
-            return self.reward_d1(completion, example)
-        return self.reward_fixed(completion, example)
-
     @staticmethod
     def reward_d1(text: str, example: MathExample) -> RewardResult:
         """Quirks: the format reward looks for "\\x08oxed" (the `"\\boxed"` backspace literal), so it
@@ -128,7 +114,7 @@ class Math500Task(Task[MathExample]):
         `<answer>` block) against the final answer via normalisation or math-verify."""
         has_tag, section = tags.answer_section(text)
         box = 1.0 if "\\boxed" in section else 0.5
-        pred = fixed_answer(text)
+        pred = tags.boxed_or_last_answer(text)
         correct = pred is not None and equivalent_fixed(pred, example.answer)
         return RewardResult.of(
             correctness=2.0 if correct else 0.0,
@@ -140,6 +126,6 @@ class Math500Task(Task[MathExample]):
             parsed, well_formed = d1_parse_answer(completion)
             correct = parsed is not None and is_equiv(parsed, example.answer)
             return EvalScore(float(correct), 1.0, well_formed, parsed)
-        pred = fixed_answer(completion)
+        pred = tags.boxed_or_last_answer(completion)
         correct = pred is not None and equivalent_fixed(pred, example.answer)
         return EvalScore(float(correct), 1.0, pred is not None, pred)

@@ -167,13 +167,14 @@ class SudokuTask(Task[SudokuExample]):
         return ("<reasoning>\nFill each empty cell so that every row, column and box holds 1-4.\n"
                 f"</reasoning>\n<answer>\n{example.solution}\n</answer>\n")
 
-    def reward(self, completion: str, example: SudokuExample, reward_set: str = "d1") -> RewardResult:
-        if check_choice(reward_set, ("d1", "fixed"), "reward set") == "d1":
-            return RewardResult.of(sudoku=self.reward_d1(completion, example))
-        return RewardResult.of(sudoku=self.reward_fixed(completion, example))
+    def reward_d1(self, text: str, example: SudokuExample) -> RewardResult:
+        return RewardResult.of(sudoku=self.points_d1(text, example))
+
+    def reward_fixed(self, text: str, example: SudokuExample) -> RewardResult:
+        return RewardResult.of(sudoku=self.points_fixed(text, example))
 
     @staticmethod
-    def reward_d1(text: str, example: SudokuExample) -> float:
+    def points_d1(text: str, example: SudokuExample) -> float:
         """Share of empty cells right. Quirks: a short answer is right-padded with '0' and a long
         one truncated to 16, so misaligned partial answers still earn credit by position."""
         digits = d1_reward_digits(text)
@@ -182,7 +183,7 @@ class SudokuTask(Task[SudokuExample]):
         return cells_right(digits, example) / len(example.empty_cells)
 
     @staticmethod
-    def reward_fixed(text: str, example: SudokuExample) -> float:
+    def points_fixed(text: str, example: SudokuExample) -> float:
         """Share of empty cells right, only for an answer of exactly 16 ASCII digits."""
         block = tags.last_answer_block(text)
         digits = "" if block is None else "".join(ch for ch in block if ch in "0123456789")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from dllmrl_core.tasks.hendrycks import balanced_boxed
+
 OPEN, CLOSE = "<answer>", "</answer>"
 R_OPEN, R_CLOSE = "<reasoning>", "</reasoning>"
 _WS = re.compile(r"\s*")
@@ -176,3 +178,13 @@ def strict_format_dotall(text: str) -> bool:
         if text.endswith(tail) and text.find(sep, len(head), len(text) - len(tail)) >= 0:
             return True
     return False
+
+
+def boxed_or_last_answer(text: str) -> str | None:
+    """The "fixed" protocols' answer: the last balanced `\\boxed{...}`, else the last `<answer>`
+    block, stripped; None when there is neither."""
+    boxed = balanced_boxed(text)
+    if boxed is not None:
+        return boxed.strip()
+    block = last_answer_block(text)
+    return None if block is None else block.strip()
