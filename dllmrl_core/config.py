@@ -57,6 +57,62 @@ class TrainConfig(ConfigModel):
     group_size: int = Field(8, ge=2, description="G completions per prompt (GRPO group)")
     seed: int = Field(0, description="seed of data order, sampling and every estimator draw")
     log_every: int = Field(1, ge=1, description="print a summary line every N steps")
+    max_staleness: int = Field(0, ge=0, le=1, description="0 = on-policy; 1 = rollout of batch b+1 overlaps learning on b")
+
+
+class RolloutConfig(ConfigModel):
+    """Rollout workers (Ray actors; the single-process loop ignores this section)."""
+
+    num_workers: int = Field(1, ge=1, description="rollout worker actors; scale freely, learners are unaffected")
+    num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per worker (1 for LLaDA-8B)")
+    num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per worker (also its torch threads)")
+    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
+
+
+class RewardConfig(ConfigModel):
+    """Reward actors on CPU, each with worker processes (the loop verifies in-process)."""
+
+    num_actors: int = Field(1, ge=1, description="reward actors")
+    processes_per_actor: int = Field(2, ge=1, description="verifier processes per actor")
+    num_cpus_per_actor: float = Field(0.5, gt=0, description="CPUs per reward actor")
+    timeout_s: float = Field(5.0, gt=0, description="per-item time limit; a timed-out item scores 0, counted")
+    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per actor")
+
+
+class LearnerConfig(ConfigModel):
+    """The learner actor group (DDP). The loop is one learner."""
+
+    num_workers: int = Field(1, ge=1, description="learner ranks (DDP); each takes a shard of every batch")
+    num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per rank")
+    num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per rank (also its torch threads)")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto = nccl on GPU, gloo on CPU")
+    timeout_s: float = Field(600, gt=0, description="collective timeout")
+    max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per rank")
+
+
+class CheckpointConfig(ConfigModel):
+    dir: str = Field("runs/rl", description="checkpoints, resolved config and metrics go here (shared storage)")
+    save_every: int = Field(0, ge=0, description="save every N optimizer steps (0 = final only); a multiple of μ")
+    keep: int = Field(2, ge=1, description="checkpoints kept (older ones are deleted)")
+    resume: str | None = Field(None, description="'latest' or a checkpoint directory to continue from")
+
+
+class StatusConfig(ConfigModel):
+    enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
+    port: int = Field(0, ge=0, le=65535, description="0 = a free port")
+    token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
+
+
+class EvalConfig(ConfigModel):
+    """Held-out evaluation with d1's protocol: greedy, block 32, steps = gen_length / 2."""
+
+    every: int = Field(0, ge=0, description="evaluate every N optimizer steps (0 = never during training)")
+    num_examples: int = Field(64, ge=1, description="test examples per evaluation")
+    gen_length: int | None = Field(None, ge=1, description="completion length (None = sampler.gen_length)")
+    block_length: int = Field(32, ge=1, description="d1 protocol: 32 (clipped to gen_length)")
 
 
 class RunConfig(ConfigModel):
@@ -66,9 +122,25 @@ class RunConfig(ConfigModel):
     algorithm: AlgorithmConfig = AlgorithmConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    reward: RewardConfig = RewardConfig()
+    learner: LearnerConfig = LearnerConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    status: StatusConfig = StatusConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @property
+    def iterations(self) -> int:
+        """μ: optimizer steps per generated batch, for the chosen method."""
+        from dllmrl_core.objectives import get_objective
+
+        return get_objective(self.algorithm.name).num_iterations(self.algorithm.selected)
 
     @model_validator(mode="after")
     def _fits_together(self) -> RunConfig:
+        if self.checkpoint.save_every % self.iterations:
+            raise ValueError(f"checkpoint.save_every ({self.checkpoint.save_every}) must be a multiple of the "
+                             f"method's steps per batch ({self.iterations}): checkpoints fall between batches")
         if self.sampler.temperature <= 0:
             raise ValueError("sampler.temperature: RL needs sampled rollouts (temperature > 0)")
         extra = self.algorithm.sapo.continuation_extra_masks

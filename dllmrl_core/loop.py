@@ -3,7 +3,9 @@
     python -m dllmrl_core.loop CFG.yaml [key.path=value ...]
 
 The reference the distributed system must match (same config, same seeds, same adapter) and the
-baseline of the benchmarks. Its last printed line is a JSON summary:
+baseline of the benchmarks. Batch b is sampled with a generator seeded by (seed, b), so the
+stream does not depend on who generates it; checkpoints (checkpoint.save_every) make a resumed
+run continue exactly. Its last printed line is a JSON summary:
 {"steps", "reward_mean" (last batch), "adapter_sha256", "adapter_norm", ...}.
 """
 
@@ -13,54 +15,23 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
-from functools import partial
+from pathlib import Path
 
 import torch
 
-from dllmrl_core.config import RunConfig, load_run_config
+from dllmrl_core.config import RunConfig, dump_config, load_run_config
 from dllmrl_core.data import PromptStream, group_prompts
+from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
-from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout import generate_rollouts, special_tokens
+from dllmrl_core.rollout import generate_rollouts
 from dllmrl_core.scoring import completions_to_verify, scored_batch, verify
 from dllmrl_core.tasks import load_split
-from dllmrl_core.training.lora import adapter_digest, adapter_state
-from dllmrl_core.training.optim import build_optimizer
+from dllmrl_core.training import checkpoint
+from dllmrl_core.training.learner import Learner, batch_generator
+from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
-from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_step
+from dllmrl_core.training.step import StepMetrics
 from dllmrl_core.types import ScoredBatch
-
-
-@dataclass
-class Learner:
-    """Everything one learner process holds: policy, optimizer, schedule, the method."""
-
-    cfg: RunConfig
-    policy: object
-    optimizer: torch.optim.Optimizer
-    scheduler: object
-    objective: object
-    generator: torch.Generator  # CPU: estimator draws (mask seeds, sampled steps)
-    iterations: list[list[PolicyTerm]] = field(default_factory=list)
-
-    @classmethod
-    def build(cls, cfg: RunConfig, policy) -> Learner:
-        opt, sched = build_optimizer(policy.model.parameters(), cfg.optim, cfg.train.steps)
-        return cls(cfg, policy, opt, sched, get_objective(cfg.algorithm.name),
-                   torch.Generator().manual_seed(cfg.train.seed + 1))
-
-    def prepare(self, scored: ScoredBatch) -> None:
-        """Advantages and queries for the μ iterations of a new batch; old/ref log-probs frozen now."""
-        algo = self.cfg.algorithm.selected
-        self.iterations = self.objective.prepare(scored, algo, special_tokens(self.policy), self.generator)
-        freeze_old_and_ref(self.policy, self.iterations, self.objective.needs_ref(algo), self.cfg.optim.micro_batch_rows)
-
-    def step(self, k: int) -> StepMetrics:
-        algo = self.cfg.algorithm.selected
-        return train_step(self.policy, self.optimizer, self.scheduler, self.iterations[k],
-                          partial(self.objective.loss, cfg=algo), max_grad_norm=self.cfg.optim.max_grad_norm,
-                          micro_rows=self.cfg.optim.micro_batch_rows)
 
 
 def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, generator: torch.Generator) -> ScoredBatch:
@@ -79,31 +50,54 @@ def summary_line(step: int, scored: ScoredBatch, m: StepMetrics, seconds: float)
             f"  loss {m.loss:+.4f}  kl {m.kl:.4f}  clip {m.clip_frac:.3f}  |g| {m.grad_norm:.3f}  {seconds:.1f}s")
 
 
+def save_checkpoint(cfg: RunConfig, learner: Learner, step: int, stream: PromptStream) -> Path:
+    tmp = checkpoint.temp_dir(cfg.checkpoint.dir, step)
+    learner.save(tmp)
+    state = {"step": step, "version": step, "stream": stream.state()}
+    return checkpoint.finalize(cfg.checkpoint.dir, tmp, step, state, dump_config(cfg), cfg.checkpoint.keep)
+
+
+def final_summary(cfg: RunConfig, learner: Learner, scored: ScoredBatch | None, start: float) -> dict:
+    """Save the final adapter (PEFT format) next to the checkpoints and describe the run."""
+    learner.policy.model.save_pretrained(Path(cfg.checkpoint.dir) / "final" / "adapter")
+    sha, norm = adapter_digest(learner.adapter())
+    return {"steps": cfg.train.steps, "algorithm": cfg.algorithm.name,
+            "reward_mean": None if scored is None else round(float(scored.rewards.mean()), 6),
+            "adapter_sha256": sha, "adapter_norm": norm, "wall_s": round(time.perf_counter() - start, 2)}
+
+
 def run(cfg: RunConfig, on_step=None) -> dict:
     """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line."""
+    start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
     policy, tokenizer = load_policy(cfg.model)
     task, train = cfg.task.task, load_split(cfg.task, "train")
-    stream = PromptStream(train.examples, seed=cfg.train.seed)
     learner = Learner.build(cfg, policy)
-    sample_gen = torch.Generator(policy.device).manual_seed(cfg.train.seed)
-    mu = learner.objective.num_iterations(cfg.algorithm.selected)
-    scored, start = None, time.perf_counter()
-    for step in range(cfg.train.steps):
+    stream, first = PromptStream(train.examples, seed=cfg.train.seed), 0
+    resume = checkpoint.resolve(cfg.checkpoint.dir, cfg.checkpoint.resume)
+    if resume is not None:
+        state = checkpoint.read_state(resume)
+        learner.load(resume)
+        stream, first = PromptStream(train.examples, seed=cfg.train.seed, **state["stream"]), state["step"]
+    Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
+    log, mu, scored = MetricsLog(cfg.checkpoint.dir), cfg.iterations, None
+    for step in range(first, cfg.train.steps):
         t0 = time.perf_counter()
         if step % mu == 0:
-            scored = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), sample_gen)
+            gen = batch_generator(cfg.train.seed, step // mu, 0, policy.device)
+            scored = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
             learner.prepare(scored)
         metrics = learner.step(step % mu)
+        log.log(step + 1, {**batch_metrics(scored), **metrics.as_dict()})
         if on_step is not None:
             on_step(step + 1, scored, metrics, time.perf_counter() - t0)
         elif (step + 1) % cfg.train.log_every == 0:
             print(summary_line(step + 1, scored, metrics, time.perf_counter() - t0), flush=True)
-    sha, norm = adapter_digest(adapter_state(policy.model))
-    return {"steps": cfg.train.steps, "algorithm": cfg.algorithm.name,
-            "reward_mean": None if scored is None else round(float(scored.rewards.mean()), 6),
-            "adapter_sha256": sha, "adapter_norm": norm, "skipped_rows": train.skipped,
-            "wall_s": round(time.perf_counter() - start, 2)}
+        if cfg.checkpoint.save_every and (step + 1) % cfg.checkpoint.save_every == 0:
+            save_checkpoint(cfg, learner, step + 1, stream)
+    log.close()
+    return {**final_summary(cfg, learner, scored, start), "skipped_rows": train.skipped}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,13 +25,31 @@ METHODS = {  # small settings for CPU; β > 0 everywhere to check the KL at the 
 }
 
 
-def config(model_dir, name, steps=2) -> dict:
+def config(model_dir, name, steps=2, out=None) -> dict:
     return {"model": {"path": str(model_dir), "device": "cpu", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+            "checkpoint": {"dir": str(out or model_dir.parent / f"run-{name}")},
             "task": WARM_TASK,
             "sampler": {"gen_length": 24, "steps": 12, "block_length": 24, "temperature": 1.0},
             "algorithm": {"name": name, **METHODS},
             "optim": {"lr": 1e-3, "max_grad_norm": 1.0, "schedule": "constant"},
             "train": {"steps": steps, "prompts_per_step": 4, "group_size": 4, "seed": 0}}
+
+
+def test_stop_and_resume_reaches_the_same_adapter(warm_dir, tmp_path):
+    whole = config(warm_dir, "diffu_grpo", steps=6, out=tmp_path / "whole")
+    straight = run(RunConfig.parse(whole), on_step=lambda *_: None)
+    split = config(warm_dir, "diffu_grpo", steps=4, out=tmp_path / "split")
+    split["checkpoint"]["save_every"] = 2
+    run(RunConfig.parse(split), on_step=lambda *_: None)
+    split["train"]["steps"], split["checkpoint"]["resume"] = 6, "latest"
+    steps = []
+    resumed = run(RunConfig.parse(split), on_step=lambda step, *_: steps.append(step))
+    assert steps == [5, 6]  # continued after step 4, not from scratch
+    assert resumed["adapter_sha256"] == straight["adapter_sha256"]
+    assert (tmp_path / "split" / "latest").read_text() == "step-00000006"  # it kept saving
+    assert sorted(p.name for p in (tmp_path / "split").glob("step-*")) == ["step-00000004", "step-00000006"]
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and "learner/grad_norm" in records[0]
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
@@ -50,15 +68,15 @@ def test_each_method_trains_finite_and_changes_the_adapter(warm_dir, name):
     assert (summary["adapter_sha256"], summary["adapter_norm"]) != initial
 
 
-def test_same_seed_same_adapter(warm_dir):
-    cfg = RunConfig.parse(config(warm_dir, "diffu_grpo"))
+def test_same_seed_same_adapter(warm_dir, tmp_path):
+    cfg = RunConfig.parse(config(warm_dir, "diffu_grpo", out=tmp_path))
     a, b = run(cfg, on_step=lambda *_: None), run(cfg, on_step=lambda *_: None)
     assert a["adapter_sha256"] == b["adapter_sha256"]
 
 
 def test_cli_prints_the_json_summary_last(warm_dir, tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config(warm_dir, "diffu_grpo")))
+    path.write_text(yaml.safe_dump(config(warm_dir, "diffu_grpo", out=tmp_path / "out")))
     out = subprocess.run([sys.executable, "-m", "dllmrl_core.loop", str(path), "algorithm.name=agrpo", "train.steps=1"],
                          capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert out.returncode == 0, out.stderr

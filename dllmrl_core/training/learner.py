@@ -1,0 +1,99 @@
+"""What one learner process holds and does: policy, optimizer, schedule, the method's terms.
+
+The single-process loop holds one `Learner`; each Ray learner actor holds one too, with the
+policy's module wrapped in DDP. Every rank prepares the *whole* scored batch (the estimator
+draws are identical on every rank because each rank's generator advances identically), then
+keeps its shard of the rows: normalizers stay global, so the ranks' losses add up to the
+full-batch loss and DDP's gradient average is scaled back to a sum (`loss_scale = world`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from dllmrl_core.objectives import get_objective
+from dllmrl_core.objectives.common import PolicyTerm
+from dllmrl_core.rollout import special_tokens
+from dllmrl_core.training import checkpoint
+from dllmrl_core.training.lora import adapter_state
+from dllmrl_core.training.optim import build_optimizer
+from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_step, unwrap
+from dllmrl_core.types import ScoredBatch
+
+
+def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:
+    """Rows rank, rank+world, ... of a term. A rank left without rows gets one row with weight 0,
+    so it still joins DDP's gradient all-reduce."""
+    rows = torch.arange(rank, len(term), world)
+    if len(rows):
+        return term.rows(rows)
+    idle = term.rows(torch.tensor([0]))
+    return replace(idle, weights=torch.zeros_like(idle.weights))
+
+
+@dataclass
+class Learner:
+    cfg: object  # RunConfig
+    policy: object  # MaskPredictor with a LoRA adapter (module possibly DDP-wrapped)
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    generator: torch.Generator  # CPU: estimator draws (mask seeds, sampled steps)
+    rank: int = 0
+    world: int = 1
+    iterations: list[list[PolicyTerm]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, cfg, policy, rank: int = 0, world: int = 1) -> Learner:
+        opt, sched = build_optimizer(policy.model.parameters(), cfg.optim, cfg.train.steps)
+        return cls(cfg, policy, opt, sched, torch.Generator().manual_seed(cfg.train.seed + 1), rank, world)
+
+    @property
+    def objective(self):
+        return get_objective(self.cfg.algorithm.name)
+
+    def prepare(self, scored: ScoredBatch) -> None:
+        """Advantages and queries for the μ iterations of a new batch; old/ref log-probs frozen now."""
+        algo = self.cfg.algorithm.selected
+        full = self.objective.prepare(scored, algo, special_tokens(self.policy), self.generator)
+        self.iterations = [[shard(t, self.rank, self.world) for t in terms] for terms in full]
+        freeze_old_and_ref(self.policy, self.iterations, self.objective.needs_ref(algo), self.cfg.optim.micro_batch_rows)
+
+    def step(self, k: int) -> StepMetrics:
+        algo = self.cfg.algorithm.selected
+        return train_step(self.policy, self.optimizer, self.scheduler, self.iterations[k],
+                          partial(self.objective.loss, cfg=algo), max_grad_norm=self.cfg.optim.max_grad_norm,
+                          micro_rows=self.cfg.optim.micro_batch_rows, loss_scale=float(self.world))
+
+    def adapter(self) -> dict[str, torch.Tensor]:
+        return adapter_state(unwrap(self.policy.model))
+
+    def save(self, path: Path) -> None:
+        checkpoint.save_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,
+                                {"estimator": self.generator})
+
+    def load(self, path: Path) -> None:
+        checkpoint.load_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,
+                                {"estimator": self.generator})
+
+
+def merge_metrics(parts: list[StepMetrics]) -> StepMetrics:
+    """One step's metrics from every rank's shard: sums add, means are token-weighted."""
+    total = sum(m.tokens for m in parts) or 1.0
+
+    def mean(name: str) -> float:
+        return sum(getattr(m, name) * m.tokens for m in parts) / total
+
+    first = parts[0]
+    return replace(first, loss=sum(m.loss for m in parts), kl=mean("kl"), clip_frac=mean("clip_frac"),
+                   ratio_mean=mean("ratio_mean"), ratio_max=max(m.ratio_max for m in parts), entropy=mean("entropy"),
+                   tokens=sum(m.tokens for m in parts))
+
+
+def batch_generator(seed: int, batch: int, chunk: int, device: torch.device) -> torch.Generator:
+    """The sampling RNG of one rollout chunk: a pure function of (seed, batch, chunk), so a lost
+    chunk is regenerated identically by any worker and a resumed run continues the same stream."""
+    return torch.Generator(device).manual_seed((seed * 1_000_003 + batch) * 1_009 + chunk)
