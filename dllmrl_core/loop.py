@@ -24,7 +24,8 @@ from dllmrl_core.data import PromptStream, group_prompts
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.rollout import generate_rollouts
-from dllmrl_core.scoring import completions_to_verify, scored_batch, verify
+from dllmrl_core.scoring import completions_to_verify, scored_batch
+from dllmrl_core.verdict import verify
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.learner import Learner, batch_generator
@@ -34,15 +35,17 @@ from dllmrl_core.training.step import StepMetrics
 from dllmrl_core.types import ScoredBatch
 
 
-def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, generator: torch.Generator) -> ScoredBatch:
-    """Generate G completions per example (with the method's branches) and score them all."""
+def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
+                  generator: torch.Generator) -> tuple[ScoredBatch, list]:
+    """Generate G completions per example (with the method's branches) and score them all;
+    returns the scored batch and the verdicts (main rows, then branches)."""
     objective = get_objective(cfg.algorithm.name)
     ids, mask, groups, rows = group_prompts(tokenizer, task, examples, cfg.train.group_size, cfg.task.prompt_style,
                                             policy.device)
     rollout = generate_rollouts(policy, ids, mask, groups, cfg.sampler, objective, cfg.algorithm.selected, generator)
-    texts, items = completions_to_verify(rollout, tokenizer, rows)
-    return scored_batch(rollout, [verify(task, cfg.task.reward_set, cfg.task.eval_protocol, t, ex)
-                                  for t, ex in zip(texts, items)])
+    items = completions_to_verify(rollout, tokenizer, rows)
+    verdicts = [verify(task, cfg.task.reward_set, cfg.task.eval_protocol, i.text, i.example) for i in items]
+    return scored_batch(rollout, verdicts), verdicts
 
 
 def summary_line(step: int, scored: ScoredBatch, m: StepMetrics, seconds: float) -> str:
@@ -81,15 +84,17 @@ def run(cfg: RunConfig, on_step=None) -> dict:
         stream, first = PromptStream(train.examples, seed=cfg.train.seed, **state["stream"]), state["step"]
     Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
-    log, mu, scored = MetricsLog(cfg.checkpoint.dir), cfg.iterations, None
+    log, mu, scored, verdicts = MetricsLog(cfg.checkpoint.dir), cfg.iterations, None, []
     for step in range(first, cfg.train.steps):
         t0 = time.perf_counter()
         if step % mu == 0:
             gen = batch_generator(cfg.train.seed, step // mu, 0, policy.device)
-            scored = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
+            scored, verdicts = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
             learner.prepare(scored)
         metrics = learner.step(step % mu)
-        log.log(step + 1, {**batch_metrics(scored), **metrics.as_dict()})
+        B = scored.rollout.batch_size
+        log.log(step + 1, {**batch_metrics(verdicts[:B], verdicts[B:], scored.rollout.weight_version),
+                           **metrics.as_dict()})
         if on_step is not None:
             on_step(step + 1, scored, metrics, time.perf_counter() - t0)
         elif (step + 1) % cfg.train.log_every == 0:

@@ -34,12 +34,15 @@ class MetricsLog:
             self.tb.close()
 
 
-def batch_metrics(scored) -> dict[str, float]:
-    """What a scored batch says about the policy (rollout/... and reward/... keys)."""
-    out = {"reward/mean": float(scored.rewards.mean()), "reward/correct": float(scored.correct.float().mean()),
-           "reward/timeouts": float(scored.timeouts), "rollout/weight_version": float(scored.rollout.weight_version)}
-    for name, values in scored.components.items():
-        out[f"reward/{name}"] = float(values.mean())
-    if scored.branch_rewards is not None and len(scored.branch_rewards):
-        out["reward/branch_mean"] = float(scored.branch_rewards.mean())
+def batch_metrics(main: list, branch: list, weight_version: int) -> dict[str, float]:
+    """What a batch's verdicts say about the policy (reward/... and rollout/... keys)."""
+    n = max(len(main), 1)
+    out = {"reward/mean": sum(v.reward for v in main) / n, "reward/correct": sum(v.correct for v in main) / n,
+           "reward/well_formed": sum(v.well_formed for v in main) / n,
+           "reward/timeouts": float(sum(v.timed_out for v in main + branch)),
+           "rollout/weight_version": float(weight_version)}
+    for name in sorted({k for v in main for k in v.components}):
+        out[f"reward/{name}"] = sum(v.components.get(name, 0.0) for v in main) / n
+    if branch:
+        out["reward/branch_mean"] = sum(v.reward for v in branch) / len(branch)
     return out

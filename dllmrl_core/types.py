@@ -174,6 +174,35 @@ class RolloutBatch:
     def to(self, device: torch.device | str) -> RolloutBatch:
         return _map_tensors(self, lambda t: t.to(device))
 
+    @staticmethod
+    def cat(parts: list[RolloutBatch]) -> RolloutBatch:
+        """Rows of several batches generated with the same settings and prompt padding (the
+        chunks of one batch); branch rows are renumbered, supports padded to one width."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        if len({(p.prompt_ids.shape[1], p.gen_length, p.steps, p.weight_version) for p in parts}) != 1:
+            raise ValueError("RolloutBatch.cat: parts differ in prompt padding, length, steps or weight version")
+        offsets = torch.tensor([0] + [p.batch_size for p in parts]).cumsum(0)
+        supports = [p.support_ids for p in parts]
+        width = max((s.shape[-1] for s in supports if s is not None), default=0)
+        return RolloutBatch(
+            **{name: torch.cat([getattr(p, name) for p in parts]) for name in
+               ("prompt_ids", "prompt_mask", "completion_ids", "reveal_step", "behaviour_logp", "model_logp",
+                "token_entropy")},
+            steps=first.steps, block_length=first.block_length, temperature=first.temperature,
+            mask_id=first.mask_id, weight_version=first.weight_version,
+            group_ids=None if first.group_ids is None else torch.cat([p.group_ids for p in parts]),
+            support_ids=None if supports[0] is None else torch.cat(
+                [torch.nn.functional.pad(s, (0, width - s.shape[-1]), value=-1) for s in supports]),
+            branches=None if first.branches is None else BranchSet(
+                kind=first.branches.kind,
+                source_row=torch.cat([p.branches.source_row + int(o) for p, o in zip(parts, offsets)]),
+                step=torch.cat([p.branches.step for p in parts]),
+                completion_ids=torch.cat([p.branches.completion_ids for p in parts]),
+                filled=None if first.branches.filled is None else torch.cat([p.branches.filled for p in parts])),
+        )
+
 
 def _map_tensors(obj: Any, fn) -> Any:
     """Apply fn to every tensor field of a dataclass (recursively), returning a new instance."""

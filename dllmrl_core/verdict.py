@@ -1,0 +1,56 @@
+"""Verdicts on decoded completions: the per-item function reward workers run.
+
+Kept free of torch so that verifier processes start quickly; `serve` is the loop such a process
+runs (the Ray reward actors start it under a per-item time limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """reward: total training reward; components: its parts; points / total: the evaluation
+    score (accuracy over a set = Σ points / Σ total; Sudoku counts cells); correct: points = total;
+    well_formed: an answer could be extracted; timed_out: the verifier hit its time limit (all 0)."""
+
+    reward: float
+    components: dict[str, float] = field(default_factory=dict)
+    points: float = 0.0
+    total: float = 1.0
+    well_formed: bool = False
+    timed_out: bool = False
+
+    @property
+    def correct(self) -> bool:
+        return self.total > 0 and self.points >= self.total
+
+
+@dataclass(frozen=True)
+class VerifyItem:
+    """One completion to verify: decoded text and the example it answers."""
+
+    text: str
+    example: object
+
+
+def verify(task, reward_set: str, protocol: str, completion: str, example) -> Verdict:
+    """The training reward and the evaluation score of one completion."""
+    result = task.reward(completion, example, reward_set)
+    score = task.score(completion, example, protocol)
+    return Verdict(reward=result.total, components=result.components, points=score.correct, total=score.total,
+                   well_formed=score.well_formed)
+
+
+def serve(conn, task_name: str, reward_set: str, protocol: str) -> None:
+    """Verifier process: receive (index, VerifyItem), send back (index, Verdict), until None."""
+    from dllmrl_core.tasks import get_task
+
+    task = get_task(task_name)
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        index, item = job
+        conn.send((index, verify(task, reward_set, protocol, item.text, item.example)))

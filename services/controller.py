@@ -1,0 +1,263 @@
+"""Controller actor: the training loop of the distributed system.
+
+    setup():  WeightStore, StatusActor, RolloutWorker × R, RewardActor × K, LearnerGroup (N ranks)
+    run():    for each batch b:
+                admit b (and b+1 when max_staleness = 1)   rollout chunks → object store
+                score b's completions on the reward actors  verdicts
+                μ optimizer steps on the learner group       version += μ, published
+                metrics, evaluation, checkpoint, status
+
+Staleness is bounded by admission, never by dropping finished work: batch b is generated with
+weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps the rollout of b+1
+with learning on b. Rollout and reward actors restart on their own and rerun a lost job; a
+learner failure restarts the whole group from the last checkpoint (bounded retries).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ray
+import torch
+
+from dllmrl_core.config import RunConfig, dump_config
+from dllmrl_core.data import PromptStream, group_prompts
+from dllmrl_core.evaluation import eval_prompts, eval_sampler, summarize
+from dllmrl_core.metrics import MetricsLog, batch_metrics
+from dllmrl_core.models import load_tokenizer
+from dllmrl_core.tasks import load_split
+from dllmrl_core.training import checkpoint
+from dllmrl_core.training.lora import adapter_digest
+from services.learner import LearnerFailure, LearnerGroup
+from services.rewards import RewardActor, gather, score_items
+from services.rollout import RolloutJob, RolloutWorker
+from services.status import StatusActor
+from services.weights import WeightStore, fetch
+
+
+@dataclass
+class InFlight:
+    """A batch whose chunks are being generated: (job, batch ref, items ref) per chunk."""
+
+    chunks: list[tuple[RolloutJob, ray.ObjectRef, ray.ObjectRef]]
+    stream_after: dict  # data position right after this batch's examples were drawn
+    started: float = field(default_factory=time.perf_counter)
+
+
+def split_groups(group_ids: torch.Tensor, parts: int) -> list[torch.Tensor]:
+    """Row indices of `parts` chunks made of whole groups (a group never spans two workers)."""
+    groups = group_ids.unique()
+    return [torch.nonzero(torch.isin(group_ids, g)).flatten() for g in groups.tensor_split(parts) if len(g)]
+
+
+@ray.remote(num_cpus=0)
+class Controller:
+    def __init__(self, cfg: RunConfig, name: str):
+        self.cfg, self.name = cfg, name
+        self.mu = cfg.iterations
+        self.inflight: dict[int, InFlight] = {}
+        self.step = self.published = self.restarts = self.generated = 0
+        self.last: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    # --- wiring ---------------------------------------------------------------------------------
+    def setup(self) -> str:
+        """Start every actor; returns the status URL ('' when disabled)."""
+        cfg, n = self.cfg, self.name
+        self.tokenizer = load_tokenizer(cfg.model.path)
+        self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
+        self.test = load_split(cfg.task, "test") if cfg.eval.every else None
+        self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
+        self.store = WeightStore.options(name=f"{n}weights").remote(keep=(cfg.train.max_staleness + 1) * self.mu + 2)
+        self.status = None
+        if cfg.status.enabled:
+            s = cfg.status
+            self.status = StatusActor.options(name=f"{n}status").remote(s.host, s.port, s.token)
+        rc, wc = cfg.rollout, cfg.reward
+        self.workers = [RolloutWorker.options(name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker,
+                                              num_gpus=rc.num_gpus_per_worker, resources=rc.resources).remote(
+            cfg.model, cfg.algorithm, cfg.train.seed, self.store, max(1, int(rc.num_cpus_per_worker)))
+            for i in range(rc.num_workers)]
+        self.rewards = [RewardActor.options(name=f"{n}reward-{i}", num_cpus=wc.num_cpus_per_actor,
+                                            resources=wc.resources).remote(
+            cfg.task.name, cfg.task.reward_set, cfg.task.eval_protocol, wc.processes_per_actor, wc.timeout_s)
+            for i in range(wc.num_actors)]
+        self.learners = LearnerGroup(cfg, name=n)
+        self.log = MetricsLog(cfg.checkpoint.dir)
+        self._restore(cfg.checkpoint.resume)
+        return ray.get(self.status.url.remote()) if self.status else ""
+
+    def _restore(self, resume: str | None) -> None:
+        """Continue from a checkpoint (or start fresh) and push its weights before any generation."""
+        found = checkpoint.resolve(self.cfg.checkpoint.dir, resume)
+        self.step, self.stream.epoch, self.stream.cursor = 0, 0, 0
+        if found is not None:
+            state = checkpoint.read_state(found)
+            self.learners.load(str(found))
+            self.step = state["step"]
+            self.stream.epoch, self.stream.cursor = state["stream"]["epoch"], state["stream"]["cursor"]
+        ray.get(self.store.clear.remote())
+        self.inflight.clear()
+        self._publish()
+
+    def _publish(self) -> None:
+        self.learners.publish(self.store, self.step)
+        self.published = self.step
+
+    # --- one batch --------------------------------------------------------------------------------
+    def _admit(self, b: int) -> None:
+        """Start generating batch b if its weight version is available (the staleness bound)."""
+        cfg = self.cfg
+        version = max(0, (b - cfg.train.max_staleness) * self.mu)
+        if b in self.inflight or b * self.mu >= cfg.train.steps or version > self.published:
+            return
+        examples = self.stream.next(cfg.train.prompts_per_step)
+        ids, mask, groups, rows = group_prompts(self.tokenizer, self.task, examples, cfg.train.group_size,
+                                                cfg.task.prompt_style, torch.device("cpu"))
+        jobs = [RolloutJob(b, c, version, ids[r], mask[r], groups[r], [rows[i] for i in r.tolist()], cfg.sampler)
+                for c, r in enumerate(split_groups(groups, len(self.workers)))]
+        self.inflight[b] = InFlight(self._submit(jobs), self.stream.state())
+
+    def _submit(self, jobs: list[RolloutJob]) -> list:
+        out = []
+        for job in jobs:
+            batch_ref, items_ref = self.workers[job.chunk % len(self.workers)].generate.remote(job)
+            out.append((job, batch_ref, items_ref))
+        return out
+
+    def _verdicts(self, chunks: list) -> tuple[list, list]:
+        """Score every chunk on the reward actors; (main verdicts, branch verdicts) in batch order."""
+        parts = [score_items(self.rewards, items_ref) for _, _, items_ref in chunks]
+        main, branch = [], []
+        for (job, _, _), refs in zip(chunks, parts):
+            verdicts = gather(ray.get(refs))
+            main += verdicts[: len(job.examples)]
+            branch += verdicts[len(job.examples):]
+        return main, branch
+
+    def _train_batch(self, b: int) -> None:
+        flight = self.inflight[b]
+        main, branch = self._verdicts(flight.chunks)
+        self.generated += len(main) + len(branch)
+        refs = [batch_ref for _, batch_ref, _ in flight.chunks]
+        version = flight.chunks[0][0].version
+        for k in range(self.mu):
+            if self.step >= self.cfg.train.steps:
+                break
+            t0 = time.perf_counter()
+            metrics = self.learners.learn(refs, main + branch if k == 0 else [], k)
+            self.step += 1
+            values = {**batch_metrics(main, branch, version), **metrics.as_dict(),
+                      "rollout/staleness": float(self.step - 1 - version)}
+            self.log.log(self.step, values)
+            self.last = values
+            print(f"step {self.step:4d}  reward {values['reward/mean']:.3f}  correct {values['reward/correct']:.2f}  "
+                  f"loss {metrics.loss:+.4f}  kl {metrics.kl:.4f}  |g| {metrics.grad_norm:.3f}  "
+                  f"{time.perf_counter() - t0:.1f}s", flush=True)
+        del self.inflight[b]
+        self._after_batch(flight)
+
+    def _after_batch(self, flight: InFlight) -> None:
+        cfg = self.cfg
+        if self.step % self.mu == 0 or self.step >= cfg.train.steps:
+            self._publish()
+        if cfg.eval.every and self.step % cfg.eval.every == 0:
+            self.last.update(self.evaluate().as_dict())
+            self.log.log(self.step, {k: v for k, v in self.last.items() if k.startswith("eval/")})
+        if cfg.checkpoint.save_every and self.step % cfg.checkpoint.save_every == 0:
+            tmp = checkpoint.temp_dir(cfg.checkpoint.dir, self.step)
+            self.learners.save(str(tmp))
+            state = {"step": self.step, "version": self.step, "stream": flight.stream_after}
+            checkpoint.finalize(cfg.checkpoint.dir, tmp, self.step, state, dump_config(cfg), cfg.checkpoint.keep)
+        self._report("training")
+
+    # --- the loop -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        from ray.experimental.tqdm_ray import tqdm
+
+        start, bar = time.perf_counter(), tqdm(total=self.cfg.train.steps, desc="train")
+        bar.update(self.step)
+        while self.step < self.cfg.train.steps:
+            b, done = self.step // self.mu, self.step
+            try:
+                for ahead in range(self.cfg.train.max_staleness + 1):
+                    self._admit(b + ahead)
+                self._train_batch(b)
+            except LearnerFailure as err:
+                self._recover(err)
+            bar.update(max(0, self.step - done))
+        bar.close()
+        self._report("finished")
+        return self._summary(start)
+
+    def _recover(self, err: Exception) -> None:
+        """Tear the learner group down and restart it from the last checkpoint (bounded retries)."""
+        while True:
+            self.restarts += 1
+            limit = self.cfg.learner.max_restarts
+            if self.restarts > limit:
+                raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
+                                   f"last error: {err}") from err
+            print(f"learner failure ({err}); restarting the group from the last checkpoint", flush=True)
+            try:
+                self.learners.shutdown()
+            except Exception:  # noqa: BLE001 - the failed group may be half gone already
+                pass
+            try:
+                self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-")
+                self._restore("latest")
+                return
+            except LearnerFailure as again:
+                err = again
+
+    def _summary(self, start: float) -> dict:
+        final = Path(self.cfg.checkpoint.dir) / "final"
+        self.learners.save_final(str(final))
+        sha, norm = adapter_digest(fetch(self.store, self.published))
+        self.log.close()
+        return {"steps": self.step, "algorithm": self.cfg.algorithm.name,
+                "reward_mean": round(self.last.get("reward/mean", float("nan")), 6),
+                "adapter_sha256": sha, "adapter_norm": norm, "learner_restarts": self.restarts,
+                "wall_s": round(time.perf_counter() - start, 2), "placement": self.placement()}
+
+    def placement(self) -> dict:
+        """Where every rollout worker and learner rank runs (node id, GPU ids)."""
+        return {"rollout": ray.get([w.placement.remote() for w in self.workers]),
+                "learner": self.learners.placement()}
+
+    def shutdown(self) -> None:
+        """Stop every actor this controller started and release the learners' placement group."""
+        for actor in [*self.workers, *self.rewards, self.store, *([self.status] if self.status else [])]:
+            ray.kill(actor, no_restart=True)
+        self.learners.shutdown()
+
+    # --- evaluation and status ----------------------------------------------------------------
+    def evaluate(self):
+        """Greedy d1-protocol evaluation of the current weights on held-out examples."""
+        cfg = self.cfg
+        examples = self.test.examples[: cfg.eval.num_examples]
+        ids, mask = eval_prompts(self.tokenizer, self.task, examples, cfg.task.prompt_style)
+        sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
+        rows = torch.arange(len(examples))
+        jobs = [RolloutJob(-1, c, self.published, ids[r], mask[r], rows[r], [examples[i] for i in r.tolist()],
+                           sampler, branching=False)
+                for c, r in enumerate(rows.tensor_split(len(self.workers))) if len(r)]
+        main, _ = self._verdicts(self._submit(jobs))
+        return summarize(main)
+
+    def _report(self, state: str) -> None:
+        if self.status is None:
+            return
+        busy = {job.chunk % len(self.workers) for f in self.inflight.values() for job, _, _ in f.chunks}
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.status.update.remote({
+            "state": state, "step": self.step, "total_steps": self.cfg.train.steps, "weight_version": self.published,
+            "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
+            "reward_mean": self.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
+            "staleness": self.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
+            "workers": [{"role": "rollout", "index": i, "busy": i in busy} for i in range(len(self.workers))]
+            + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))]
+            + [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)],
+        })

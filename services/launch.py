@@ -1,0 +1,108 @@
+"""Launch the distributed RL run.
+
+    python -m services.launch CFG.yaml [key.path=value ...]
+    ray job submit --working-dir . -- python -m services.launch CFG.yaml [key.path=value ...]
+
+Validates the whole config before any work, connects to the running Ray cluster (the one
+`ray job submit` runs it on, or RAY_ADDRESS) or starts a local one, starts the Controller actor
+and waits. The resolved config is saved beside the checkpoints; the last printed line is the
+same JSON summary as the single-process loop's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from dllmrl_core.config import RunConfig, dump_config, load_run_config
+
+
+def local_resources(cfg: RunConfig) -> dict:
+    """Logical resources for a local cluster: whatever the config asks for (at least the cores)."""
+    import torch
+
+    cpus = (cfg.rollout.num_workers * cfg.rollout.num_cpus_per_worker + cfg.reward.num_actors
+            * cfg.reward.num_cpus_per_actor + cfg.learner.num_workers * cfg.learner.num_cpus_per_worker)
+    gpus = (cfg.rollout.num_workers * cfg.rollout.num_gpus_per_worker
+            + cfg.learner.num_workers * cfg.learner.num_gpus_per_worker)
+    custom: dict[str, float] = {}
+    for count, res in ((cfg.rollout.num_workers, cfg.rollout.resources), (cfg.reward.num_actors, cfg.reward.resources),
+                       (cfg.learner.num_workers, cfg.learner.resources)):
+        for key, value in res.items():
+            custom[key] = custom.get(key, 0.0) + count * value
+    return {"num_cpus": max(int(cpus + 0.999), os.cpu_count() or 1),
+            "num_gpus": max(int(gpus + 0.999), torch.cuda.device_count()), "resources": custom}
+
+
+def connect(cfg: RunConfig) -> bool:
+    """Join a running cluster, or start a local one; True if this process started it."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"])
+        return False
+    try:
+        ray.init(address="auto")
+        return False
+    except ConnectionError:
+        ray.init(include_dashboard=False, **local_resources(cfg))
+        return True
+
+
+def run(cfg: RunConfig, name: str | None = None) -> dict:
+    """Start the Controller on the connected cluster, print the status URL, wait for the summary."""
+    import ray
+
+    from services.controller import Controller
+
+    name = name or f"dllmrl-{uuid.uuid4().hex[:8]}/"
+    controller = Controller.options(name=f"{name}controller").remote(cfg, name)
+    try:
+        url = ray.get(controller.setup.remote())
+        if url:
+            print(f"status: {url}/status  (also /health, /metrics)", flush=True)
+        return ray.get(controller.run.remote())
+    finally:
+        try:
+            ray.get(controller.shutdown.remote(), timeout=60)
+        except Exception:  # noqa: BLE001 - setup may have failed half way; kill what is left
+            pass
+        ray.kill(controller, no_restart=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Launch distributed RL for masked diffusion LMs on Ray")
+    parser.add_argument("config", help="run config YAML")
+    parser.add_argument("overrides", nargs="*", help="key.path=value")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_run_config(args.config, args.overrides)
+        from services.status import resolve_token
+
+        if cfg.status.enabled:
+            resolve_token(cfg.status.host, cfg.status.token)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
+    import ray
+
+    connect(cfg)
+    try:
+        summary = run(cfg)
+    finally:
+        ray.shutdown()  # stops log forwarding, so the summary below stays the last line
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

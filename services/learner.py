@@ -1,0 +1,138 @@
+"""LearnerGroup: N learner actors in a placement group, DDP over gloo (CPU) or NCCL (GPU).
+
+Rendezvous by hand: rank 0 binds a free port and reports (address, port); every rank then calls
+init_process_group with an explicit timeout. Each rank holds a `Learner` (dllmrl_core), takes its
+shard of every scored batch and runs one optimizer step per call; rank 0 publishes the adapter.
+Learners are not restartable one by one: on any failure the controller tears the group down and
+restarts it from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+from pathlib import Path
+
+import ray
+import torch
+from ray.exceptions import RayActorError, RayTaskError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from dllmrl_core.scoring import scored_batch
+from dllmrl_core.training.learner import Learner, merge_metrics
+from dllmrl_core.training.policy import load_policy
+from dllmrl_core.training.step import StepMetrics, unwrap
+from dllmrl_core.types import RolloutBatch
+from services.weights import publish
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+@ray.remote(max_restarts=0)
+class LearnerActor:
+    def __init__(self, cfg, rank: int, world: int):
+        self.cfg, self.rank, self.world = cfg, rank, world
+        torch.set_num_threads(max(1, int(cfg.learner.num_cpus_per_worker)))
+
+    def address(self) -> tuple[str, int]:
+        return ray.util.get_node_ip_address(), free_port()
+
+    def setup(self, addr: str, port: int) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.train.seed)  # the same adapter init on every rank, and as in the loop
+        policy, _ = load_policy(cfg.model)
+        if self.world > 1:
+            backend = cfg.learner.backend
+            if backend == "auto":
+                backend = "nccl" if torch.cuda.is_available() else "gloo"
+            torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=self.rank,
+                                                 world_size=self.world,
+                                                 timeout=datetime.timedelta(seconds=cfg.learner.timeout_s))
+            device_ids = [policy.device.index or 0] if policy.device.type == "cuda" else None
+            policy.model = torch.nn.parallel.DistributedDataParallel(policy.model, device_ids=device_ids)
+        self.learner = Learner.build(cfg, policy, self.rank, self.world)
+
+    def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
+        """Optimizer step k of a batch; k = 0 first builds the scored batch and its terms."""
+        if k == 0:
+            rollout = RolloutBatch.cat(ray.get(chunks)).to(self.learner.policy.device)
+            self.learner.prepare(scored_batch(rollout, verdicts))
+        return self.learner.step(k)
+
+    def publish(self, store, version: int) -> None:
+        if self.rank == 0:
+            publish(store, version, self.learner.adapter())
+
+    def save(self, path: str) -> None:
+        self.learner.save(Path(path))
+
+    def load(self, path: str) -> None:
+        self.learner.load(Path(path))
+
+    def save_final(self, path: str) -> None:
+        """The trained adapter in PEFT format (PeftModel.from_pretrained loads it)."""
+        if self.rank == 0:
+            unwrap(self.learner.policy.model).save_pretrained(Path(path) / "adapter")
+
+    def placement(self) -> dict:
+        return {"rank": self.rank, "node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}
+
+
+class LearnerFailure(RuntimeError):
+    """A learner rank died or failed: the group must restart from the last checkpoint."""
+
+
+def _get(refs):
+    try:
+        return ray.get(refs)
+    except (RayActorError, RayTaskError) as err:
+        raise LearnerFailure(str(err).splitlines()[0]) from err
+
+
+class LearnerGroup:
+    """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank fails."""
+
+    def __init__(self, cfg, name: str = ""):
+        lc = cfg.learner
+        bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker else {}),
+                  **lc.resources}
+        self.pg = placement_group([dict(bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
+        ray.get(self.pg.ready(), timeout=600)
+        self.actors = [
+            LearnerActor.options(
+                name=f"{name}learner-{rank}" if name else None, num_cpus=lc.num_cpus_per_worker,
+                num_gpus=lc.num_gpus_per_worker, resources=lc.resources,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
+            ).remote(cfg, rank, lc.num_workers)
+            for rank in range(lc.num_workers)
+        ]
+        addr, port = _get(self.actors[0].address.remote())
+        _get([a.setup.remote(addr, port) for a in self.actors])
+
+    def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
+        return merge_metrics(_get([a.learn.remote(chunks, verdicts, k) for a in self.actors]))
+
+    def publish(self, store, version: int) -> None:
+        _get(self.actors[0].publish.remote(store, version))
+
+    def save(self, path: str) -> None:
+        _get([a.save.remote(path) for a in self.actors])
+
+    def load(self, path: str) -> None:
+        _get([a.load.remote(path) for a in self.actors])
+
+    def save_final(self, path: str) -> None:
+        _get(self.actors[0].save_final.remote(path))
+
+    def placement(self) -> list[dict]:
+        return _get([a.placement.remote() for a in self.actors])
+
+    def shutdown(self) -> None:
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        remove_placement_group(self.pg)

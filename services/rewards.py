@@ -1,0 +1,110 @@
+"""RewardActor: verifies completions in worker processes, each item under a time limit.
+
+A verification that overruns its limit scores 0 and is counted; its process is killed and
+replaced (so is one that dies). Processes, not threads: no `signal.alarm`, and a runaway
+verifier can always be stopped. Verification is idempotent, so the actor restarts and retries.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from multiprocessing.connection import wait
+
+import ray
+
+from dllmrl_core.verdict import Verdict, VerifyItem, serve
+
+
+class TimedPool:
+    """`processes` verifier processes for one task; `map` keeps each busy with one item at a time."""
+
+    def __init__(self, processes: int, task: str, reward_set: str, protocol: str, target=serve):
+        self.args, self.target = (task, reward_set, protocol), target
+        self.ctx = mp.get_context("spawn")
+        self.workers = [self._spawn() for _ in range(processes)]
+        self.timeouts = 0
+        self.restarts = 0
+
+    def _spawn(self):
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=self.target, args=(child, *self.args), daemon=True)
+        proc.start()
+        child.close()
+        return proc, parent
+
+    def _replace(self, i: int) -> None:
+        proc, conn = self.workers[i]
+        proc.kill()
+        proc.join(timeout=5)
+        conn.close()
+        self.workers[i] = self._spawn()
+        self.restarts += 1
+
+    def map(self, items: list[VerifyItem], timeout_s: float) -> list[Verdict]:
+        results: list[Verdict | None] = [None] * len(items)
+        todo = list(range(len(items)))[::-1]
+        busy: dict[int, tuple[int, float]] = {}  # worker -> (item, deadline)
+        while todo or busy:
+            for w in range(len(self.workers)):
+                if w not in busy and todo:
+                    item = todo.pop()
+                    self.workers[w][1].send((item, items[item]))
+                    busy[w] = (item, time.monotonic() + timeout_s)
+            soonest = min(deadline for _, deadline in busy.values())
+            ready = wait([self.workers[w][1] for w in busy], timeout=max(0.0, soonest - time.monotonic()))
+            for w in list(busy):
+                item, deadline = busy[w]
+                conn = self.workers[w][1]
+                if conn in ready:
+                    try:
+                        results[item] = conn.recv()[1]
+                    except (EOFError, OSError):  # the process died: replace it, count the item as lost
+                        results[item] = Verdict(reward=0.0, timed_out=True)
+                        self.timeouts += 1
+                        self._replace(w)
+                    del busy[w]
+                elif time.monotonic() >= deadline:
+                    results[item] = Verdict(reward=0.0, timed_out=True)
+                    self.timeouts += 1
+                    self._replace(w)
+                    del busy[w]
+        return results
+
+    def close(self) -> None:
+        for proc, conn in self.workers:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1)
+class RewardActor:
+    def __init__(self, task: str, reward_set: str, protocol: str, processes: int, timeout_s: float):
+        self.pool = TimedPool(processes, task, reward_set, protocol)
+        self.timeout_s = timeout_s
+
+    def score(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
+        """Verdicts for items[part::parts] of the list behind items_ref[0]."""
+        items = ray.get(items_ref[0])[part::parts]
+        return self.pool.map(items, self.timeout_s)
+
+    def counters(self) -> dict[str, int]:
+        return {"timeouts": self.pool.timeouts, "restarts": self.pool.restarts}
+
+
+def score_items(actors: list, items_ref) -> list:
+    """Fan one list of items out over the actors; returns refs whose results `gather` interleaves."""
+    return [a.score.remote([items_ref], k, len(actors)) for k, a in enumerate(actors)]
+
+
+def gather(parts: list[list[Verdict]]) -> list[Verdict]:
+    """Undo the items[k::K] split."""
+    out: list[Verdict] = [None] * sum(len(p) for p in parts)  # type: ignore[list-item]
+    for k, part in enumerate(parts):
+        out[k::len(parts)] = part
+    return out

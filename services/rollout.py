@@ -1,0 +1,79 @@
+"""RolloutWorker: holds the base model + LoRA adapter, generates rollout batches for jobs.
+
+A job names the weight version to use; the worker pulls that adapter version from the
+WeightStore before generating. Every random draw of a job comes from a generator seeded by
+(seed, batch, chunk), so a job is a pure function of its inputs: when a worker dies, Ray restarts
+it and reruns the job (max_task_retries=-1) and the result is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ray
+import torch
+
+from dllmrl_core.objectives import get_objective
+from dllmrl_core.rollout import generate_rollouts
+from dllmrl_core.sampling import SamplerConfig, sample
+from dllmrl_core.scoring import completions_to_verify
+from dllmrl_core.training.learner import batch_generator
+from dllmrl_core.training.lora import load_adapter_state
+from dllmrl_core.training.policy import ModelConfig, load_policy
+from dllmrl_core.types import RolloutBatch
+from services.weights import fetch
+
+
+@dataclass
+class RolloutJob:
+    """One chunk of a batch: rows [R] of prompts (already tokenized and padded for the whole batch).
+
+    batch, chunk:  position in the run (seed the chunk's RNG)
+    version:       the weight version to generate with
+    prompt_ids:    [R, P] int64 left-padded; prompt_mask [R, P] bool; group_ids [R] int64
+    examples:      [R] the example of each row (for verification)
+    sampler:       decoding settings
+    branching:     apply the training method's recording and branching (False for evaluation)
+    """
+
+    batch: int
+    chunk: int
+    version: int
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    group_ids: torch.Tensor
+    examples: list
+    sampler: SamplerConfig
+    branching: bool = True
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1)
+class RolloutWorker:
+    def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int):
+        torch.set_num_threads(threads)
+        self.policy, self.tokenizer = load_policy(model)
+        self.algorithm, self.seed, self.weights = algorithm, seed, weights
+        self.version: int | None = None
+
+    def _use_version(self, version: int) -> None:
+        if version != self.version:
+            load_adapter_state(self.policy.model, fetch(self.weights, version))
+            self.version = self.policy.version = version
+
+    @ray.method(num_returns=2)
+    def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
+        """(rollout batch on CPU, verification items: main rows then branches)."""
+        self._use_version(job.version)
+        device = self.policy.device
+        gen = batch_generator(self.seed, job.batch, job.chunk, device)
+        ids, mask, groups = job.prompt_ids.to(device), job.prompt_mask.to(device), job.group_ids.to(device)
+        if job.branching:
+            batch = generate_rollouts(self.policy, ids, mask, groups, job.sampler, get_objective(self.algorithm.name),
+                                      self.algorithm.selected, gen)
+        else:
+            self.policy.model.eval()
+            batch = sample(self.policy, ids, mask, job.sampler, generator=gen)
+        return batch.to("cpu"), completions_to_verify(batch, self.tokenizer, job.examples)
+
+    def placement(self) -> dict:
+        return {"node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}
