@@ -10,6 +10,9 @@ options of a method under another method's name are one-line errors naming the k
     algorithm:  name + one section per method (each method's own Config)
     optim:      dllmrl_core.training.optim.OptimConfig
     train:      TrainConfig (below)
+    rollout, reward, learner, status: the Ray system's actors (the loop ignores them)
+    checkpoint, eval:    where checkpoints/metrics go; held-out evaluation
+    warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import TaskConfig
 from dllmrl_core.training.optim import OptimConfig
 from dllmrl_core.training.policy import ModelConfig
+from dllmrl_core.training.warm_start import WarmStartConfig
 
 C = TypeVar("C", bound=ConfigModel)
 
@@ -109,6 +113,8 @@ class StatusConfig(ConfigModel):
 class EvalConfig(ConfigModel):
     """Held-out evaluation with d1's protocol: greedy, block 32, steps = gen_length / 2."""
 
+    before: bool = Field(False, description="evaluate the starting weights before training")
+    after: bool = Field(False, description="evaluate the final weights after training")
     every: int = Field(0, ge=0, description="evaluate every N optimizer steps (0 = never during training)")
     num_examples: int = Field(64, ge=1, description="test examples per evaluation")
     gen_length: int | None = Field(None, ge=1, description="completion length (None = sampler.gen_length)")
@@ -128,6 +134,7 @@ class RunConfig(ConfigModel):
     checkpoint: CheckpointConfig = CheckpointConfig()
     status: StatusConfig = StatusConfig()
     eval: EvalConfig = EvalConfig()
+    warm_start: WarmStartConfig | None = None
 
     @property
     def iterations(self) -> int:

@@ -54,3 +54,44 @@ def summarize(verdicts: list) -> EvalSummary:
     var = sum((x - mean) ** 2 for x in per_item) / max(n - 1, 1)
     return EvalSummary(accuracy=100 * acc, well_formed=100 * sum(v.well_formed for v in verdicts) / n, items=n,
                        ci95=100 * 1.96 * math.sqrt(var / n))
+
+
+def paired_delta(before: list, after: list) -> tuple[float, float]:
+    """(after − before, 95% half-width) in percent points, items paired (the same problems)."""
+    n = len(before)
+    if n == 0 or n != len(after):
+        return 0.0, 0.0
+    d = [(a.points / a.total if a.total else 0.0) - (b.points / b.total if b.total else 0.0)
+         for a, b in zip(after, before)]
+    mean = sum(d) / n
+    var = sum((x - mean) ** 2 for x in d) / max(n - 1, 1)
+    return 100 * mean, 100 * 1.96 * math.sqrt(var / n)
+
+
+def before_after(before: list, after: list) -> dict[str, float]:
+    """The summary fields of a run evaluated before and after training."""
+    b, a = summarize(before), summarize(after)
+    delta, delta_ci = paired_delta(before, after)
+    return {"accuracy_before": round(b.accuracy, 2), "accuracy_after": round(a.accuracy, 2),
+            "ci95": round(a.ci95, 2), "delta": round(delta, 2), "delta_ci95": round(delta_ci, 2),
+            "well_formed_before": round(b.well_formed, 2), "well_formed_after": round(a.well_formed, 2),
+            "eval_items": a.items}
+
+
+@torch.no_grad()
+def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, protocol: str,
+                   batch_size: int = 64) -> list:
+    """In-process evaluation (the single-process loop's): verdicts per example, in order."""
+    from dllmrl_core.sampling import sample
+    from dllmrl_core.scoring import decode
+    from dllmrl_core.verdict import verify
+
+    policy.model.eval()
+    verdicts = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i:i + batch_size]
+        ids, mask = eval_prompts(tokenizer, task, chunk, style)
+        batch = sample(policy, ids.to(policy.device), mask.to(policy.device), sampler)
+        texts = decode(tokenizer, batch.completion_ids)
+        verdicts += [verify(task, "d1", protocol, text, ex) for text, ex in zip(texts, chunk)]
+    return verdicts

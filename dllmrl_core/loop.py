@@ -21,8 +21,10 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config, load_run_config
 from dllmrl_core.data import PromptStream, group_prompts
+from dllmrl_core.evaluation import before_after, eval_sampler, evaluate_local, summarize
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
+from dllmrl_core.plots import plot_run
 from dllmrl_core.rollout import generate_rollouts
 from dllmrl_core.scoring import completions_to_verify, scored_batch
 from dllmrl_core.verdict import verify
@@ -69,6 +71,15 @@ def final_summary(cfg: RunConfig, learner: Learner, scored: ScoredBatch | None, 
             "adapter_sha256": sha, "adapter_norm": norm, "wall_s": round(time.perf_counter() - start, 2)}
 
 
+def evaluate(cfg: RunConfig, policy, tokenizer, task, test, log: MetricsLog, step: int) -> list:
+    """d1-protocol evaluation on the first eval.num_examples test problems, logged at `step`."""
+    sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
+    verdicts = evaluate_local(policy, tokenizer, task, test.examples[: cfg.eval.num_examples], cfg.task.prompt_style,
+                              sampler, cfg.task.eval_protocol)
+    log.log(step, summarize(verdicts).as_dict())
+    return verdicts
+
+
 def run(cfg: RunConfig, on_step=None) -> dict:
     """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line."""
     start = time.perf_counter()
@@ -85,6 +96,8 @@ def run(cfg: RunConfig, on_step=None) -> dict:
     Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     log, mu, scored, verdicts = MetricsLog(cfg.checkpoint.dir), cfg.iterations, None, []
+    test = load_split(cfg.task, "test") if (cfg.eval.before or cfg.eval.after or cfg.eval.every) else None
+    before = evaluate(cfg, policy, tokenizer, task, test, log, first) if cfg.eval.before else []
     for step in range(first, cfg.train.steps):
         t0 = time.perf_counter()
         if step % mu == 0:
@@ -101,8 +114,15 @@ def run(cfg: RunConfig, on_step=None) -> dict:
             print(summary_line(step + 1, scored, metrics, time.perf_counter() - t0), flush=True)
         if cfg.checkpoint.save_every and (step + 1) % cfg.checkpoint.save_every == 0:
             save_checkpoint(cfg, learner, step + 1, stream)
+        if cfg.eval.every and (step + 1) % cfg.eval.every == 0 and step + 1 < cfg.train.steps:
+            evaluate(cfg, policy, tokenizer, task, test, log, step + 1)
+    after = evaluate(cfg, policy, tokenizer, task, test, log, cfg.train.steps) if (cfg.eval.after or cfg.eval.every) \
+        else []
     log.close()
-    return {**final_summary(cfg, learner, scored, start), "skipped_rows": train.skipped}
+    plot_run(Path(cfg.checkpoint.dir) / "metrics.jsonl", Path(cfg.checkpoint.dir) / "curve.png",
+             f"{cfg.algorithm.name} on {cfg.task.name}")
+    summary = {**final_summary(cfg, learner, scored, start), "skipped_rows": train.skipped}
+    return {**summary, **(before_after(before, after) if before and after else {})}
 
 
 def main(argv: list[str] | None = None) -> int:

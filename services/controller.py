@@ -24,14 +24,16 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config
 from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import eval_prompts, eval_sampler, summarize
+from dllmrl_core.evaluation import before_after, eval_sampler, summarize
 from dllmrl_core.metrics import MetricsLog, batch_metrics
+from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.lora import adapter_digest
 from services.learner import LearnerFailure, LearnerGroup
-from services.rewards import RewardActor, gather, score_items
+from services.jobs import eval_jobs, submit, verdicts
+from services.rewards import RewardActor
 from services.rollout import RolloutJob, RolloutWorker
 from services.status import StatusActor
 from services.weights import WeightStore, fetch
@@ -68,7 +70,7 @@ class Controller:
         cfg, n = self.cfg, self.name
         self.tokenizer = load_tokenizer(cfg.model.path)
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
-        self.test = load_split(cfg.task, "test") if cfg.eval.every else None
+        self.test = load_split(cfg.task, "test") if (cfg.eval.every or cfg.eval.before or cfg.eval.after) else None
         self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
         self.store = WeightStore.options(name=f"{n}weights").remote(keep=(cfg.train.max_staleness + 1) * self.mu + 2)
         self.status = None
@@ -118,28 +120,11 @@ class Controller:
                                                 cfg.task.prompt_style, torch.device("cpu"))
         jobs = [RolloutJob(b, c, version, ids[r], mask[r], groups[r], [rows[i] for i in r.tolist()], cfg.sampler)
                 for c, r in enumerate(split_groups(groups, len(self.workers)))]
-        self.inflight[b] = InFlight(self._submit(jobs), self.stream.state())
-
-    def _submit(self, jobs: list[RolloutJob]) -> list:
-        out = []
-        for job in jobs:
-            batch_ref, items_ref = self.workers[job.chunk % len(self.workers)].generate.remote(job)
-            out.append((job, batch_ref, items_ref))
-        return out
-
-    def _verdicts(self, chunks: list) -> tuple[list, list]:
-        """Score every chunk on the reward actors; (main verdicts, branch verdicts) in batch order."""
-        parts = [score_items(self.rewards, items_ref) for _, _, items_ref in chunks]
-        main, branch = [], []
-        for (job, _, _), refs in zip(chunks, parts):
-            verdicts = gather(ray.get(refs))
-            main += verdicts[: len(job.examples)]
-            branch += verdicts[len(job.examples):]
-        return main, branch
+        self.inflight[b] = InFlight(submit(self.workers, jobs), self.stream.state())
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        main, branch = self._verdicts(flight.chunks)
+        main, branch = verdicts(self.rewards, flight.chunks)
         self.generated += len(main) + len(branch)
         refs = [batch_ref for _, batch_ref, _ in flight.chunks]
         version = flight.chunks[0][0].version
@@ -163,9 +148,8 @@ class Controller:
         cfg = self.cfg
         if self.step % self.mu == 0 or self.step >= cfg.train.steps:
             self._publish()
-        if cfg.eval.every and self.step % cfg.eval.every == 0:
-            self.last.update(self.evaluate().as_dict())
-            self.log.log(self.step, {k: v for k, v in self.last.items() if k.startswith("eval/")})
+        if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.train.steps:
+            self.evaluate()
         if cfg.checkpoint.save_every and self.step % cfg.checkpoint.save_every == 0:
             tmp = checkpoint.temp_dir(cfg.checkpoint.dir, self.step)
             self.learners.save(str(tmp))
@@ -179,6 +163,7 @@ class Controller:
 
         start, bar = time.perf_counter(), tqdm(total=self.cfg.train.steps, desc="train")
         bar.update(self.step)
+        before = self.evaluate() if self.cfg.eval.before else []
         while self.step < self.cfg.train.steps:
             b, done = self.step // self.mu, self.step
             try:
@@ -189,8 +174,12 @@ class Controller:
                 self._recover(err)
             bar.update(max(0, self.step - done))
         bar.close()
+        after = self.evaluate() if self.cfg.eval.after or self.cfg.eval.every else []
         self._report("finished")
-        return self._summary(start)
+        summary = self._summary(start)
+        if before and after:
+            summary.update(before_after(before, after))
+        return summary
 
     def _recover(self, err: Exception) -> None:
         """Tear the learner group down and restart it from the last checkpoint (bounded retries)."""
@@ -217,6 +206,8 @@ class Controller:
         self.learners.save_final(str(final))
         sha, norm = adapter_digest(fetch(self.store, self.published))
         self.log.close()
+        plot_run(Path(self.cfg.checkpoint.dir) / "metrics.jsonl", Path(self.cfg.checkpoint.dir) / "curve.png",
+                 f"{self.cfg.algorithm.name} on {self.cfg.task.name}")
         return {"steps": self.step, "algorithm": self.cfg.algorithm.name,
                 "reward_mean": round(self.last.get("reward/mean", float("nan")), 6),
                 "adapter_sha256": sha, "adapter_norm": norm, "learner_restarts": self.restarts,
@@ -234,18 +225,20 @@ class Controller:
         self.learners.shutdown()
 
     # --- evaluation and status ----------------------------------------------------------------
-    def evaluate(self):
-        """Greedy d1-protocol evaluation of the current weights on held-out examples."""
+    def evaluate(self) -> list:
+        """Greedy d1-protocol evaluation of the current weights on held-out examples: logs the
+        summary (eval/...) at the current step and returns the per-example verdicts."""
         cfg = self.cfg
-        examples = self.test.examples[: cfg.eval.num_examples]
-        ids, mask = eval_prompts(self.tokenizer, self.task, examples, cfg.task.prompt_style)
         sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
-        rows = torch.arange(len(examples))
-        jobs = [RolloutJob(-1, c, self.published, ids[r], mask[r], rows[r], [examples[i] for i in r.tolist()],
-                           sampler, branching=False)
-                for c, r in enumerate(rows.tensor_split(len(self.workers))) if len(r)]
-        main, _ = self._verdicts(self._submit(jobs))
-        return summarize(main)
+        jobs = eval_jobs(self.tokenizer, self.task, self.test.examples[: cfg.eval.num_examples], cfg.task.prompt_style,
+                         sampler, self.published, len(self.workers))
+        main, _ = verdicts(self.rewards, submit(self.workers, jobs))
+        result = summarize(main)
+        self.log.log(self.step, result.as_dict())
+        self.last.update(result.as_dict())
+        print(f"eval at step {self.step}: accuracy {result.accuracy:.1f}% ± {result.ci95:.1f} "
+              f"(well-formed {result.well_formed:.0f}%, {result.items} problems)", flush=True)
+        return main
 
     def _report(self, state: str) -> None:
         if self.status is None:

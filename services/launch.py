@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def local_resources(cfg: RunConfig) -> dict:
 
 
 def connect(cfg: RunConfig) -> bool:
-    """Join a running cluster, or start a local one; True if this process started it."""
+    """Join a running cluster or start a local one; True if this call connected (so the caller
+    disconnects at the end), False if Ray was already initialised in this process."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -47,13 +49,12 @@ def connect(cfg: RunConfig) -> bool:
         return False
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"])
-        return False
+        return True
     try:
         ray.init(address="auto")
-        return False
     except ConnectionError:
         ray.init(include_dashboard=False, **local_resources(cfg))
-        return True
+    return True
 
 
 def run(cfg: RunConfig, name: str | None = None) -> dict:
@@ -93,15 +94,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
+    start = time.perf_counter()
+    if cfg.warm_start is not None:
+        warm_start(cfg)
     import ray
 
-    connect(cfg)
+    owned = connect(cfg)
     try:
         summary = run(cfg)
     finally:
-        ray.shutdown()  # stops log forwarding, so the summary below stays the last line
+        if owned:
+            ray.shutdown()  # stops log forwarding, so the summary below stays the last line
+    summary["wall_s"] = round(time.perf_counter() - start, 1)  # everything, warm start included
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def warm_start(cfg: RunConfig) -> dict:
+    """Build the base model the config trains (once; cached by fingerprint), with a progress bar."""
+    from tqdm import tqdm
+
+    from dllmrl_core.training.warm_start import ensure_warm_start
+
+    with tqdm(total=cfg.warm_start.sft.steps, desc="warm start (SFT)", unit="step") as bar:
+        summary = ensure_warm_start(cfg.warm_start, cfg.model.path, cfg.task, device=cfg.model.device,
+                                    on_step=lambda step, loss: bar.update(1))
+    state = "reused" if summary.get("cached") else f"built in {summary['wall_s']}s"
+    print(f"warm start {cfg.model.path}: {state} ({summary['pairs']} pairs, final loss {summary['loss_last50']})",
+          flush=True)
+    return summary
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class RolloutJob:
     """One chunk of a batch: rows [R] of prompts (already tokenized and padded for the whole batch).
 
     batch, chunk:  position in the run (seed the chunk's RNG)
-    version:       the weight version to generate with
+    version:       the weight version to generate with (None: the weights the worker was built with)
     prompt_ids:    [R, P] int64 left-padded; prompt_mask [R, P] bool; group_ids [R] int64
     examples:      [R] the example of each row (for verification)
     sampler:       decoding settings
@@ -38,7 +38,7 @@ class RolloutJob:
 
     batch: int
     chunk: int
-    version: int
+    version: int | None
     prompt_ids: torch.Tensor
     prompt_mask: torch.Tensor
     group_ids: torch.Tensor
@@ -55,8 +55,8 @@ class RolloutWorker:
         self.algorithm, self.seed, self.weights = algorithm, seed, weights
         self.version: int | None = None
 
-    def _use_version(self, version: int) -> None:
-        if version != self.version:
+    def _use_version(self, version: int | None) -> None:
+        if version is not None and version != self.version:
             load_adapter_state(self.policy.model, fetch(self.weights, version))
             self.version = self.policy.version = version
 

@@ -126,6 +126,10 @@ class Task(ABC, Generic[E]):
     def from_d1_record(self, question: str, ground_truth: Any) -> E:
         """The example behind one item of a d1 evaluation generations file (eval/eval.py)."""
 
+    @abstractmethod
+    def d1_record(self, example: E) -> tuple[str, Any]:
+        """(question, ground_truth) as d1's eval/eval.py writes them; from_d1_record's inverse."""
+
     # --- prompts ------------------------------------------------------------------------------
     @abstractmethod
     def train_prompt(self, example: E, style: str = "d1") -> str:

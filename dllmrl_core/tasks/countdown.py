@@ -141,6 +141,10 @@ class CountdownTask(Task[CountdownExample]):
                              "(not a countdown generations file?)")
         return self._example([int(x) for x in nums.group(1).split(",")], int(target.group(1)))
 
+    def d1_record(self, example: CountdownExample) -> tuple[str, Any]:
+        numbers = list(example.numbers)
+        return f"Numbers: {numbers}\nTarget: {example.target}", [numbers, example.target]
+
     def train_prompt(self, example: CountdownExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)

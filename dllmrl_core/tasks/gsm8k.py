@@ -123,6 +123,13 @@ class GSM8KTask(Task[GSM8KExample]):
         answer = str(int(value)) if value.is_integer() else repr(value)
         return GSM8KExample(question=question, answer=answer)
 
+    def d1_record(self, example: GSM8KExample) -> tuple[str, Any]:
+        try:
+            truth: float | None = float(example.answer.replace(",", ""))
+        except ValueError:
+            truth = None
+        return example.question, truth
+
     def train_prompt(self, example: GSM8KExample, style: str = "d1") -> str:
         self.check_style(style)
         return prompts.TRAIN_FORMAT + "\n\n" + example.question

@@ -81,6 +81,9 @@ class Math500Task(Task[MathExample]):
             raise ValueError(f"ground_truth {ground_truth!r} is not a string (not a math generations file?)")
         return MathExample(problem=question, solution="\\boxed{" + ground_truth + "}", answer=ground_truth)
 
+    def d1_record(self, example: MathExample) -> tuple[str, Any]:
+        return example.problem, example.answer
+
     def train_prompt(self, example: MathExample, style: str = "d1") -> str:
         self.check_style(style)
         return prompts.TRAIN_FORMAT + "\n\n" + prompts.MATH_TRAIN_INSTRUCTION + example.problem

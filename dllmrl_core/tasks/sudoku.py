@@ -145,6 +145,9 @@ class SudokuTask(Task[SudokuExample]):
             puzzle = m.group(1) if m else ""
         return self._example(puzzle, ground_truth)
 
+    def d1_record(self, example: SudokuExample) -> tuple[str, Any]:
+        return example.puzzle, example.solution
+
     def train_prompt(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)

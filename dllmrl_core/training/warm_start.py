@@ -8,6 +8,7 @@ from the merged SFT model, not from the adapter).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
+from dllmrl_core.models.tiny import TinySpec, write_tiny
 from dllmrl_core.tasks import TaskConfig, load_split
 from dllmrl_core.training.lora import LoraSettings, add_lora
 from dllmrl_core.training.sft import SFTConfig, encode_pairs, train_sft
@@ -64,3 +66,47 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
                "wall_s": round(time.perf_counter() - start, 1)}
     (out / "sft_summary.json").write_text(json.dumps(summary))
     return summary
+
+
+class WarmStartConfig(ConfigModel):
+    """Build the run's base model when `model.path` does not hold it yet: a random-init tiny
+    LLaDA-architecture model, then SFT on the run's task (`sft.out` is ignored: the result goes to
+    model.path). Cached: rebuilt only when this section or the task section changes."""
+
+    base: str = Field("runs/tiny-base", description="where the random-init tiny model is written (if missing)")
+    seed: int = Field(0, description="initialisation seed of the tiny model")
+    spec: TinySpec = TinySpec()
+    sft: SFTConfig = SFTConfig()
+
+
+FINGERPRINT = "warm_start.json"
+BASE_MARKER = "tiny_spec.json"
+
+
+def build_base(warm: WarmStartConfig) -> None:
+    """Write the random-init tiny base unless it is there with the same seed and size (a base
+    directory without our marker is someone's own model and is used as it is)."""
+    base = Path(warm.base)
+    want = json.dumps({"seed": warm.seed, "spec": warm.model_dump(mode="json")["spec"]}, sort_keys=True)
+    marker = base / BASE_MARKER
+    if (base / "config.json").is_file() and (not marker.is_file() or marker.read_text() == want):
+        return
+    write_tiny(base, seed=warm.seed, spec=warm.spec)
+    marker.write_text(want)
+
+
+def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, device: str | None = None,
+                      on_step=None) -> dict:
+    """Build (or reuse) the warm-started model at model_path; returns the SFT summary."""
+    out = Path(model_path)
+    key = hashlib.sha256(json.dumps([warm.model_dump(mode="json"), task.model_dump(mode="json")],
+                                    sort_keys=True).encode()).hexdigest()
+    marker = out / FINGERPRINT
+    if marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == key:
+        return {**json.loads(marker.read_text())["summary"], "cached": True}
+    build_base(warm)
+    cfg = SFTRunConfig(model=SFTModelConfig(path=warm.base, device=device), task=task,
+                       sft=warm.sft.model_copy(update={"out": str(out)}))
+    summary = run_sft(cfg, on_step=on_step)
+    marker.write_text(json.dumps({"fingerprint": key, "summary": summary}))
+    return {**summary, "cached": False}

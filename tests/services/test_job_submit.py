@@ -33,8 +33,14 @@ def head(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1"}
     temp = Path("/tmp") / f"dllmrl-head-{secrets.token_hex(4)}"  # unix socket paths must stay short
+    # every service on its own free port: another Ray instance (the session's) may hold the defaults
+    ports = [f"--{name}={free_port()}" for name in ("ray-client-server-port", "dashboard-agent-listen-port",
+                                                    "dashboard-agent-grpc-port", "runtime-env-agent-port",
+                                                    "metrics-export-port", "node-manager-port",
+                                                    "object-manager-port")]
     proc = subprocess.Popen([RAY, "start", "--head", "--port=0", "--dashboard-host", "127.0.0.1",
-                             "--dashboard-port", str(port), "--temp-dir", str(temp), "--num-cpus", "4", "--block"],
+                             "--dashboard-port", str(port), "--temp-dir", str(temp), "--num-cpus", "4", *ports,
+                             "--block"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

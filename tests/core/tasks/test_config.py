@@ -88,3 +88,18 @@ def test_generated_training_problems_exclude_the_test_problems():
     assert train.filtered > 0  # this small problem space makes collisions certain
     assert not {key(e) for e in train.examples} & {key(e) for e in test.examples}
     assert len(train.examples) + train.filtered == 3000
+
+
+def test_d1_records_round_trip_for_every_task():
+    from dllmrl_core.tasks import CountdownExample, GSM8KExample, MathExample, SudokuExample, get_task
+
+    cases = {"gsm8k": GSM8KExample("How many?", "72"), "math500": MathExample("Find x.", "\\boxed{3}", "3"),
+             "countdown": CountdownExample((3, 5, 7), 22), "sudoku": SudokuExample("3102200002100320",
+                                                                                  "3142243142131324")}
+    for name, example in cases.items():
+        task = get_task(name)
+        question, truth = task.d1_record(example)
+        back = task.from_d1_record(question, truth)
+        right = {"gsm8k": "<answer>72</answer> \\boxed{72}", "math500": "\\boxed{3}",
+                 "countdown": "\\boxed{3*5+7}", "sudoku": "<answer>3142243142131324</answer>"}[name]
+        assert task.score(right, back).correct == task.score(right, example).correct > 0, name

@@ -81,3 +81,21 @@ def test_sft_command_writes_a_loadable_merged_checkpoint(tiny_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dllmrl_core.cli", "sft", str(tmp_path / "sft.yaml"), "sft.stepz=1"],
                          capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert bad.returncode == 2 and "sft.stepz: unknown key" in bad.stderr
+
+
+def test_warm_start_is_built_once_and_rebuilt_when_its_config_changes(tmp_path):
+    from dllmrl_core.tasks import TaskConfig
+    from dllmrl_core.training.warm_start import WarmStartConfig, ensure_warm_start
+    from tests.conftest import WARM_TASK
+
+    warm = WarmStartConfig.parse({"base": str(tmp_path / "base"), "spec": {"d_model": 16, "n_layers": 1, "n_heads": 2,
+                                                                          "n_kv_heads": 2, "mlp_hidden_size": 32},
+                                  "sft": {"steps": 3, "batch_size": 4, "answer_length": 24}})
+    task = TaskConfig.parse(WARM_TASK)
+    first = ensure_warm_start(warm, str(tmp_path / "warm"), task, device="cpu")
+    again = ensure_warm_start(warm, str(tmp_path / "warm"), task, device="cpu")
+    assert not first["cached"] and again["cached"] and (tmp_path / "base" / "config.json").is_file()
+    marker = (tmp_path / "base" / "tiny_spec.json").read_text()
+    changed = ensure_warm_start(warm.model_copy(update={"seed": 1}), str(tmp_path / "warm"), task, device="cpu")
+    assert not changed["cached"] and (tmp_path / "base" / "tiny_spec.json").read_text() != marker  # base rebuilt
+    load_mask_predictor(tmp_path / "warm", device="cpu")
