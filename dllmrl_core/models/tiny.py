@@ -3,8 +3,8 @@
     python -m dllmrl_core.models.tiny --out DIR [--seed S]
 
 writes DIR/config.json + DIR/model.safetensors (LLaDA's on-disk layout, ~1M parameters) and a
-character-level tokenizer (tokenizer.json + tokenizer_config.json with LLaDA's chat template and
-special tokens: mask, EOS, EoT, pad). `load_mask_predictor(DIR)` and
+character-level tokenizer (tokenizer.json + tokenizer_config.json with a compact chat template and
+LLaDA's special tokens: mask, EOS, EoT, pad). `load_mask_predictor(DIR)` and
 `AutoTokenizer.from_pretrained(DIR)` both read it; nothing is downloaded.
 """
 
@@ -30,14 +30,13 @@ SPECIAL_TOKENS = {
 EXTRA_SPECIAL = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
 CHARS = string.digits + string.ascii_letters + string.punctuation + " \n\t"
 
-# LLaDA-8B-Instruct's chat template (Llama-3 style, content trimmed, BOS before the first turn).
+# A compact chat template (LLaDA's Llama-3 style headers would add 23 tokens to every prompt, a
+# third of the sequence at the tiny model's lengths): BOS, the user turn trimmed, end of turn.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' "
-    "+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-    "{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+    "{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "{{ message['content'] | trim }}<|eot_id|>"
+    "{% endfor %}"
 )
 
 

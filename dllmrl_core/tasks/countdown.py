@@ -158,8 +158,9 @@ class CountdownTask(Task[CountdownExample]):
 
     @staticmethod
     def compact_prompt(example: CountdownExample) -> str:
-        """One line for tiny models; the expected completion is `<answer>EXPR</answer>`."""
-        return f"Numbers {list(example.numbers)}, target {example.target}."
+        """One short line for tiny models ("30 100 93 -> 23"); the expected completion is
+        `<answer>EXPR</answer>`."""
+        return f"{' '.join(map(str, example.numbers))} -> {example.target}"
 
     def reference_completion(self, example: CountdownExample, style: str = "d1") -> str:
         expr = example.reference or solve_countdown(example.numbers, example.target)

@@ -23,14 +23,13 @@ def test_cli_writes_a_loadable_default_of_1_to_5m_parameters(tmp_path):
     assert len({pred.mask_id, pred.eos_id, pred.pad_id, pred.eot_id}) == 4
 
 
-def test_tokenizer_is_character_level_with_llada_chat_template(tokenizer):
+def test_tokenizer_is_character_level_with_a_compact_chat_template(tokenizer):
     text = "Using [3, 5, 7], make 22."
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) == len(text) and tokenizer.decode(ids) == text
     rendered = tokenizer.apply_chat_template([{"role": "user", "content": "\nhi\n"}], add_generation_prompt=True,
                                              tokenize=False)
-    assert rendered == ("<|startoftext|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
-                        "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert rendered == "<|startoftext|>hi<|eot_id|>"
     ids, mask = encode_prompts(tokenizer, ["a", "abc"])
     assert ids.shape[1] == mask.shape[1] and not mask[0, :2].any() and mask[0, 2:].all()  # left padding
     rendered_a = tokenizer.apply_chat_template([{"role": "user", "content": "a"}], add_generation_prompt=True,

@@ -56,7 +56,7 @@ def test_prefill_and_compact_style():
     assert REASONING_PREFILL == "<reasoning>"
     assert all(get_task(n).eval_prefill() == "<reasoning>" for n in ("gsm8k", "math500", "countdown", "sudoku"))
     cd, sd = get_task("countdown"), get_task("sudoku")
-    assert cd.train_prompt(CD, "compact") == cd.eval_prompt(CD, "compact") == "Numbers [30, 100, 93], target 23."
+    assert cd.train_prompt(CD, "compact") == cd.eval_prompt(CD, "compact") == "30 100 93 -> 23"
     assert sd.eval_prompt(SD, "compact") == "Sudoku 3102200002100320."
     assert cd.eval_prefill("compact") == sd.eval_prefill("compact") == ""
     assert sd.reference_completion(SD, "compact") == "<answer>3142243142131324</answer>"
