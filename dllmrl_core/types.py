@@ -74,13 +74,15 @@ class RolloutBatch:
     prompt_ids:      [B, P] int64   left-padded prompts
     prompt_mask:     [B, P] bool    True = real prompt token
     completion_ids:  [B, L] int64   final tokens x_0
-    reveal_step:     [B, L] int64   step s in [0, S) at which each position was committed
+    reveal_step:     [B, L] int64   step s in [0, S) at which each position was committed (the index of
+                                    the forward pass whose logits committed it)
     behaviour_logp:  [B, L] fp32    log-prob of the committed token under the sampling distribution
                                     (softmax(logits / T) restricted to the top-k/top-p support;
                                     at T = 0 the untempered softmax)
     model_logp:      [B, L] fp32    log-prob of the committed token under the untempered softmax
     token_entropy:   [B, L] fp32    entropy of the untempered softmax at the position when committed
-    steps:           S, the number of denoising steps
+    steps:           S, the number of denoising steps (forward passes); under threshold decoding the
+                                    number actually taken, which varies between batches
     block_length:    semi-autoregressive block length used
     temperature:     sampling temperature used
     mask_id:         the mask token id (needed to rebuild states)
@@ -92,6 +94,10 @@ class RolloutBatch:
                                     position filled by the argmax of that step's logits (EGSPO)
     step_logits:     StepLogits | None  logits at one chosen step per row (DiSPO)
     branches:        BranchSet | None   completions branched off these rollouts
+    sampler_mode:    how the sampler ran: "uncached" (exact LLaDA loop), "prefix" / "dual" (Fast-dLLM
+                                    KV cache, approximate), followed by "+threshold=τ" when steps
+                                    were adaptive (confidence-threshold parallel decoding; a row's
+                                    block may finish before other rows', which then commit nothing)
     """
 
     prompt_ids: torch.Tensor
@@ -111,6 +117,7 @@ class RolloutBatch:
     greedy_fills: torch.Tensor | None = None
     step_logits: StepLogits | None = None
     branches: BranchSet | None = None
+    sampler_mode: str = "uncached"
 
     def __post_init__(self) -> None:
         B, L = self.completion_ids.shape
@@ -124,6 +131,11 @@ class RolloutBatch:
     @property
     def batch_size(self) -> int:
         return self.completion_ids.shape[0]
+
+    @property
+    def adaptive_steps(self) -> bool:
+        """True when the step count came from threshold decoding rather than a fixed schedule."""
+        return "+threshold" in self.sampler_mode
 
     @property
     def gen_length(self) -> int:
@@ -177,12 +189,16 @@ class RolloutBatch:
     @staticmethod
     def cat(parts: list[RolloutBatch]) -> RolloutBatch:
         """Rows of several batches generated with the same settings and prompt padding (the
-        chunks of one batch); branch rows are renumbered, supports padded to one width."""
+        chunks of one batch); branch rows are renumbered, supports padded to one width. Chunks of
+        an adaptive-step (threshold) run may differ in step count: the result keeps the largest."""
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
-        if len({(p.prompt_ids.shape[1], p.gen_length, p.steps, p.weight_version) for p in parts}) != 1:
-            raise ValueError("RolloutBatch.cat: parts differ in prompt padding, length, steps or weight version")
+        same = {(p.prompt_ids.shape[1], p.gen_length, p.weight_version, p.sampler_mode,
+                 None if first.adaptive_steps else p.steps) for p in parts}
+        if len(same) != 1:
+            raise ValueError("RolloutBatch.cat: parts differ in prompt padding, length, steps, weight version "
+                             "or sampler mode")
         offsets = torch.tensor([0] + [p.batch_size for p in parts]).cumsum(0)
         supports = [p.support_ids for p in parts]
         width = max((s.shape[-1] for s in supports if s is not None), default=0)
@@ -190,8 +206,8 @@ class RolloutBatch:
             **{name: torch.cat([getattr(p, name) for p in parts]) for name in
                ("prompt_ids", "prompt_mask", "completion_ids", "reveal_step", "behaviour_logp", "model_logp",
                 "token_entropy")},
-            steps=first.steps, block_length=first.block_length, temperature=first.temperature,
-            mask_id=first.mask_id, weight_version=first.weight_version,
+            steps=max(p.steps for p in parts), block_length=first.block_length, temperature=first.temperature,
+            mask_id=first.mask_id, weight_version=first.weight_version, sampler_mode=first.sampler_mode,
             group_ids=None if first.group_ids is None else torch.cat([p.group_ids for p in parts]),
             support_ids=None if supports[0] is None else torch.cat(
                 [torch.nn.functional.pad(s, (0, width - s.shape[-1]), value=-1) for s in supports]),

@@ -12,9 +12,17 @@ code. Forward pass, as described in ../shared/research/llada-format.md:
 
 Attention is bidirectional; an attention mask only hides padded *keys*. RoPE uses the absolute
 positions 0..T-1 of the input (left padding is not skipped), exactly like LLaDA.
+
+KV cache (Fast-dLLM, algorithms.md §1.3): `LLaDAModel.forward_span` runs only the tokens of a span
+[start, start+n) of the sequence, at their absolute positions, against the cached keys/values of
+the other positions (`KVCache`), and returns the span's fresh keys/values. Because attention is
+bidirectional, cached K/V of layers >= 1 go stale once other tokens change: the cache is an
+approximation except in the first layer (see sampling/cached.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -129,6 +137,37 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return (h * cos + rotated * sin).to(x.dtype)
 
 
+@dataclass
+class KVCache:
+    """Keys (after RoPE) and values of positions 0..T_c-1, one [B, n_kv_heads, T_c, head_dim] pair per
+    layer, computed by the weights at `weights_version` (Fast-dLLM's prefix / dual cache, §1.3).
+
+    A cache never outlives a weight update: `check` refuses any other version.
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    weights_version: int
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[2]
+
+    def prefix(self, n: int) -> KVCache:
+        """The first n positions (views, no copy)."""
+        return KVCache([k[:, :, :n] for k in self.keys], [v[:, :, :n] for v in self.values], self.weights_version)
+
+    def check(self, weights_version: int) -> None:
+        if weights_version != self.weights_version:
+            raise ValueError(f"KV cache built at weights version {self.weights_version} used at version "
+                             f"{weights_version}: caches never survive a weight update, rebuild it")
+
+
+def splice(cached: torch.Tensor, fresh: torch.Tensor, start: int) -> torch.Tensor:
+    """[B, h, T, D]: cached positions before `start`, the fresh span, cached positions after it."""
+    return torch.cat([cached[:, :, :start], fresh, cached[:, :, start + fresh.shape[2]:]], dim=2)
+
+
 class LLaDABlock(nn.Module):
     """One pre-norm "llama" block with LLaDA's parameter names."""
 
@@ -147,20 +186,25 @@ class LLaDABlock(nn.Module):
         self.up_proj = nn.Linear(d, cfg.mlp_hidden_size, bias=cfg.include_bias)  # linear branch
         self.ff_out = nn.Linear(cfg.mlp_hidden_size, d, bias=cfg.include_bias)
 
-    def forward(self, x, cos, sin, attn_bias):
+    def forward(self, x, cos, sin, attn_bias, past=None, start=0):
+        """x [B, T, d] -> (x, k, v); k, v [B, n_kv_heads, T, head_dim] are this input's own keys/values.
+        past: (keys, values) of other positions; the input then sits at positions start..start+T-1."""
         B, T, _ = x.shape
         h = self.attn_norm(x)
         q = self.q_proj(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(h).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(h).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        fresh = k, v
+        if past is not None:
+            k, v = splice(past[0], k, start), splice(past[1], v, start)
         if self.n_kv_heads != self.n_heads:  # grouped-query attention: repeat each kv head
             rep = self.n_heads // self.n_kv_heads
             k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, is_causal=False)
         x = x + self.attn_out(att.transpose(1, 2).reshape(B, T, -1))
         h = self.ff_norm(x)
-        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
+        return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h)), *fresh
 
 
 class LLaDAModel(nn.Module):
@@ -179,20 +223,41 @@ class LLaDAModel(nn.Module):
         self.transformer = nn.ModuleDict(parts)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_span(input_ids, attention_mask)[0]
+
+    def forward_span(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, start: int = 0,
+                     past: KVCache | None = None) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """(logits [B, n, V], fresh per-layer (k, v) of the input) for `input_ids` [B, n].
+
+        Without `past` the input is the whole sequence. With `past`, the input is the span of absolute
+        positions start..start+n-1 (RoPE uses those positions) and attends to the cached keys/values
+        spliced around it: past[:start] + span + past[start+n:] (Fast-dLLM prefix cache: past holds
+        exactly the positions before `start`; dual cache: past covers the whole sequence).
+        attention_mask [B, T] covers every key position of that spliced sequence.
+        """
         t = self.transformer
         x = t["wte"](input_ids)
-        B, T = input_ids.shape
-        cos, sin = rope_cos_sin(T, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_theta, x.device)
+        B, n = input_ids.shape
+        T = n if past is None else max(past.length, start + n)
+        if past is not None and past.length < start:
+            raise ValueError(f"forward_span: the cache holds {past.length} positions, the span starts at {start}")
+        if attention_mask is not None and attention_mask.shape != (B, T):
+            raise ValueError(f"forward_span: attention_mask {tuple(attention_mask.shape)} must cover {(B, T)} keys")
+        cos, sin = rope_cos_sin(start + n, self.cfg.d_model // self.cfg.n_heads, self.cfg.rope_theta, x.device)
+        cos, sin = cos[start:], sin[start:]
         attn_bias = None
         if attention_mask is not None and not bool(attention_mask.all()):
             # key padding only: [B, 1, 1, T] boolean, True = may attend
             attn_bias = attention_mask.bool()[:, None, None, :]
-        for block in t["blocks"]:
-            x = block(x, cos, sin, attn_bias)
+        fresh = []
+        for i, block in enumerate(t["blocks"]):
+            layer_past = None if past is None else (past.keys[i], past.values[i])
+            x, k, v = block(x, cos, sin, attn_bias, layer_past, start)
+            fresh.append((k, v))
         x = t["ln_f"](x)
         head = t["ff_out"].weight if "ff_out" in t else t["wte"].weight
         bias = t["ff_out"].bias if "ff_out" in t else None
-        return F.linear(x, head, bias)
+        return F.linear(x, head, bias), fresh
 
 
 class LLaDAModelLM(PreTrainedModel):

@@ -22,6 +22,10 @@ Departures from LLaDA's code, each deliberate:
   tokens). A trained LLaDA gives it no mass anyway; an untrained model would otherwise "commit"
   masks that stay masked, which breaks the one-reveal-per-position trajectory record.
 - Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler).
+
+Opt-in Fast-dLLM speed-ups (algorithms.md §1.3, sampling/cached.py): `cache` = "prefix" / "dual"
+KV caching (native LLaDA module only, approximate) and `threshold` confidence-aware parallel
+decoding (adaptive step count). With both off, `sample` runs the exact loop below.
 """
 
 from __future__ import annotations
@@ -46,13 +50,21 @@ class SamplerConfig(ConfigModel):
     steps: int = Field(128, gt=0, description="denoising steps S over the whole completion")
     block_length: int = Field(128, gt=0, description="semi-autoregressive block length")
     temperature: float = Field(0.0, ge=0, description="0 = greedy; >0 samples softmax(logits / T)")
-    remasking: Literal["low_confidence", "random"] = "low_confidence"
+    remasking: Literal["low_confidence", "random"] = Field(
+        "low_confidence", description="which drawn tokens a step commits: low_confidence = the most probable first "
+                           "(LLaDA), random = uniform")
     cfg_scale: float = Field(0.0, ge=0, description="classifier-free guidance scale (0 = off)")
     top_k: int | None = Field(None, gt=0, description="keep the k most likely tokens (AGRPO)")
     top_p: float | None = Field(None, gt=0, le=1, description="nucleus truncation (AGRPO)")
     logits_eos_inf: bool = Field(False, description="never sample EOS (LLaDA option)")
     confidence_eos_eot_inf: bool = Field(False, description="commit EOS/EoT last in a block (fixed)")
     llada_rng: bool = Field(False, description="draw noise over the whole sequence, as LLaDA does")
+    cache: Literal["none", "prefix", "dual"] = Field(
+        "none", description="Fast-dLLM KV cache (native LLaDA only, approximate): prefix = K/V before the block, "
+                            "dual = also the masked suffix")
+    threshold: float | None = Field(
+        None, ge=0, description="Fast-dLLM parallel decoding: commit every masked block position with confidence "
+                                ">= threshold (at least one); steps become adaptive and `steps` is ignored")
 
     @model_validator(mode="after")
     def _check_blocks(self) -> SamplerConfig:
@@ -61,6 +73,9 @@ class SamplerConfig(ConfigModel):
         if self.steps % self.num_blocks:
             raise ValueError(f"steps ({self.steps}) must be divisible by the number of blocks "
                              f"(gen_length / block_length = {self.num_blocks})")
+        if self.llada_rng and self.cache != "none":
+            raise ValueError(f"cache ({self.cache!r}): llada_rng draws LLaDA's whole-sequence noise, "
+                             "which needs cache='none'")
         return self
 
     @property
@@ -71,12 +86,19 @@ class SamplerConfig(ConfigModel):
     def steps_per_block(self) -> int:
         return self.steps // self.num_blocks
 
+    @property
+    def mode(self) -> str:
+        """What RolloutBatch.sampler_mode records: uncached / prefix / dual, "+threshold=τ" if adaptive."""
+        name = "uncached" if self.cache == "none" else self.cache
+        return name if self.threshold is None else f"{name}+threshold={self.threshold:g}"
+
 
 def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
              gen_length: int = 128, steps: int = 128, block_length: int = 128, temperature: float = 0.0,
              remasking: str = "low_confidence", cfg_scale: float = 0.0, generator: torch.Generator | None = None,
              top_k: int | None = None, top_p: float | None = None, logits_eos_inf: bool = False,
-             confidence_eos_eot_inf: bool = False, llada_rng: bool = False, record_support: bool = False,
+             confidence_eos_eot_inf: bool = False, llada_rng: bool = False, cache: str = "none",
+             threshold: float | None = None, record_support: bool = False,
              keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
     """Denoise completions for left-padded prompts [B, P] and return them with their trajectory.
 
@@ -84,11 +106,12 @@ def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: tor
     record_support:      record the top-k/top-p support each token was drawn from (AGRPO)
     keep_logits_steps:   [B] step per row whose masked-position logits to keep, -1 = none (DiSPO)
     record_greedy_fills: record the one-step greedy fill of every step's input state (EGSPO)
+    cache, threshold:    Fast-dLLM KV cache and parallel decoding (SamplerConfig, sampling/cached.py)
     """
     cfg = SamplerConfig.parse(dict(
         gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
         remasking=remasking, cfg_scale=cfg_scale, top_k=top_k, top_p=top_p, logits_eos_inf=logits_eos_inf,
-        confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng))
+        confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng, cache=cache, threshold=threshold))
     return sample(model, prompt_ids, attention_mask, cfg, generator=generator, record_support=record_support,
                   keep_logits_steps=keep_logits_steps, record_greedy_fills=record_greedy_fills)
 
@@ -97,17 +120,42 @@ def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: tor
 def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None,
            cfg: SamplerConfig, *, generator: torch.Generator | None = None, record_support: bool = False,
            keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
-    """`generate` with a validated SamplerConfig (what rollout workers call)."""
+    """`generate` with a validated SamplerConfig (what rollout workers call).
+
+    With a cache or a threshold the Fast-dLLM loop (sampling/cached.py) runs instead of `denoise`;
+    under a threshold the step count is adaptive (at most L) and RolloutBatch.steps is the number
+    of forward passes taken.
+    """
+    from dllmrl_core.sampling.cached import denoise_blocks  # cached.py builds on this module's steps
+
     prompt_mask = check_prompts(model, prompt_ids, attention_mask)
     B, L = prompt_ids.shape[0], cfg.gen_length
-    trace = Trace(B, L, cfg.steps, prompt_ids.device, keep_logits_steps=keep_logits_steps,
-                  greedy_fills=record_greedy_fills, support=record_support and _truncates(cfg))
-    completion = denoise(model, prompt_ids, prompt_mask, prompt_ids.new_full((B, L), model.mask_id), cfg,
-                         start_step=prompt_ids.new_zeros(B), pass_mask=attention_mask is not None, trace=trace,
-                         generator=generator)
+    check_recording(cfg, keep_logits_steps, record_greedy_fills)
+    trace = Trace(B, L, cfg.steps if cfg.threshold is None else L, prompt_ids.device,
+                  keep_logits_steps=keep_logits_steps, greedy_fills=record_greedy_fills,
+                  support=record_support and _truncates(cfg))
+    if cfg.cache == "none" and cfg.threshold is None:
+        completion, steps = denoise(model, prompt_ids, prompt_mask, prompt_ids.new_full((B, L), model.mask_id), cfg,
+                                    start_step=prompt_ids.new_zeros(B), pass_mask=attention_mask is not None,
+                                    trace=trace, generator=generator), cfg.steps
+    else:
+        completion, steps = denoise_blocks(model, prompt_ids, prompt_mask, cfg, pass_mask=attention_mask is not None,
+                                           trace=trace, generator=generator)
+    records = trace.fields()
+    if records["greedy_fills"] is not None:
+        records["greedy_fills"] = records["greedy_fills"][:, :steps]  # adaptive runs allocate L steps
     return RolloutBatch(prompt_ids=prompt_ids, prompt_mask=prompt_mask, completion_ids=completion,
-                        steps=cfg.steps, block_length=cfg.block_length, temperature=cfg.temperature,
-                        mask_id=model.mask_id, weight_version=model.version, **trace.fields())
+                        steps=steps, block_length=cfg.block_length, temperature=cfg.temperature,
+                        mask_id=model.mask_id, weight_version=model.version, sampler_mode=cfg.mode, **records)
+
+
+def check_recording(cfg: SamplerConfig, keep_logits_steps: torch.Tensor | None, greedy_fills: bool) -> None:
+    """Per-step records that need logits the Fast-dLLM loop does not compute, or a known step count."""
+    if cfg.threshold is not None and keep_logits_steps is not None:
+        raise ValueError("sampler.threshold: keep_logits_steps (DiSPO) needs the fixed step schedule (threshold=None)")
+    if cfg.cache == "dual" and (greedy_fills or keep_logits_steps is not None):
+        raise ValueError("sampler.cache='dual' computes no logits outside the current block: greedy fills and "
+                         "kept logits (EGSPO, DiSPO) need cache='none' or 'prefix'")
 
 
 def denoise(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, completion: torch.Tensor,
@@ -118,9 +166,13 @@ def denoise(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.T
 
     Rows resuming later sit idle until their step comes (rows must be sorted by start_step so the
     active rows are always a prefix; a trace can only be kept when every row starts together).
+    Always uncached (`cfg.cache` is not used here).
     """
     B, P = prompt_ids.shape
     bl, spb = cfg.block_length, cfg.steps_per_block
+    if cfg.threshold is not None:
+        raise ValueError("sampler.threshold: denoising from a visited state (continuations) needs the fixed step "
+                         "schedule (threshold=None)")
     if bool((start_step[1:] < start_step[:-1]).any()) or (trace is not None and bool((start_step != 0).any())):
         raise ValueError("denoise: rows must be sorted by start_step, and traced runs must start at step 0")
     x = torch.cat([prompt_ids, completion], dim=1)
@@ -162,16 +214,21 @@ def check_prompts(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask
 
 
 def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | None, P: int,
-                  cfg: SamplerConfig) -> torch.Tensor:
-    """Logits [B, T, V]; with CFG, ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked."""
+                  cfg: SamplerConfig, forward=None) -> torch.Tensor:
+    """Logits [B, T, V]; with CFG, ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked.
+
+    forward: `(ids, attn) -> logits` used instead of `model` (the KV-cached forward of a span;
+             P = 0 then, as a span holds no prompt position).
+    """
+    forward = model if forward is None else forward
     if cfg.cfg_scale > 0:
         uncond = x.clone()
         uncond[:, :P] = model.mask_id
-        both = model(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]))
+        both = forward(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]))
         cond, un = both.chunk(2)
         logits = un + (cfg.cfg_scale + 1) * (cond - un)
     else:
-        logits = model(x, attn)
+        logits = forward(x, attn)
     logits[..., model.mask_id] = float("-inf")  # [MASK] is not content: never drawn, never scored
     if cfg.logits_eos_inf and model.eos_id is not None:
         logits[..., model.eos_id] = float("-inf")

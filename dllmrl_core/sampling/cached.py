@@ -1,0 +1,139 @@
+"""Fast-dLLM decoding: prefix / dual KV cache and confidence-threshold parallel decoding.
+
+Semantics follow Fast-dLLM's LLaDA sampler as summarised in algorithms.md §1.3, batched:
+
+- Every block starts with one full forward pass over the whole sequence; its logits drive the
+  block's first step (exactly as without a cache) and its keys/values are kept. `prefix`: the
+  block's later steps forward only x[:, block_start:] (current block + masked suffix) against the
+  cached K/V of the positions before the block. `dual`: they forward only the current block,
+  against the cached K/V of the prefix *and* of the still-masked suffix.
+- The cache is an approximation by design: attention is bidirectional, so cached K/V of layers
+  >= 1 do not see the tokens committed since the block start. Layer-0 K/V depend only on a token
+  and its position, and during a block the prefix is committed and the suffix all-mask, so a
+  one-layer model decodes exactly as without a cache; so does any model with one step per block.
+- Positions are the absolute indices of the left-padded sequence (LLaDA's convention,
+  models/llada.py); a span forward uses those positions and the full key-padding mask.
+- `threshold` (confidence-aware parallel decoding): each step commits the block's top masked
+  position and every other masked one with confidence >= threshold; a block ends when no row has
+  a mask left in it (a row that finishes first commits nothing while the others continue). The
+  step count is adaptive: the steps taken are numbered 0..S-1 across blocks, reveal_step indexes
+  them and RolloutBatch.steps = S. Meant for evaluation and fast rollouts; what needs the fixed
+  schedule (SAPO continuations, DiSPO kept logits) refuses it.
+- A cache lives within one call, records the weight version it was built with and is checked
+  against the predictor's version at every use: it never survives an adapter update.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dllmrl_core.models.llada import KVCache, LLaDAModel, LLaDAModelLM
+from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.sampling.sampler import (SamplerConfig, confidence, draw_tokens, guided_logits, select_top,
+                                          support_mask)
+from dllmrl_core.sampling.schedule import transfer_schedule
+from dllmrl_core.sampling.trace import Trace
+
+
+def native_module(model: MaskPredictor, cache: str) -> LLaDAModel:
+    """The native LLaDA module behind a predictor (through a PEFT wrapper); one-line error otherwise."""
+    inner = model.model
+    if hasattr(inner, "get_base_model"):  # PEFT: LoRA layers live inside the base model's modules
+        inner = inner.get_base_model()
+    if not isinstance(inner, LLaDAModelLM):
+        raise ValueError(f"sampler.cache={cache!r} needs the native LLaDA module; {type(inner).__name__} has no "
+                         "KV cache (use sampler.cache='none')")
+    return inner.model
+
+
+@torch.no_grad()
+def denoise_blocks(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, cfg: SamplerConfig,
+                   *, pass_mask: bool = True, trace: Trace | None = None,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """Denoise fully masked completions block by block with `cfg.cache` / `cfg.threshold`;
+    returns (final completion [B, L], number of steps taken S)."""
+    B, P = prompt_ids.shape
+    core = None if cfg.cache == "none" else native_module(model, cfg.cache)
+    x = torch.cat([prompt_ids, prompt_ids.new_full((B, cfg.gen_length), model.mask_id)], dim=1)
+    attn = torch.cat([prompt_mask, prompt_mask.new_ones(B, cfg.gen_length)], dim=1) if pass_mask else None
+    s = 0
+    for lo in range(P, P + cfg.gen_length, cfg.block_length):
+        hi = lo + cfg.block_length
+        quota = None                                                              # [B, steps_per_block]
+        if cfg.threshold is None:
+            quota = transfer_schedule((x[:, lo:hi] == model.mask_id).sum(1, keepdim=True), cfg.steps_per_block)
+        cache, i = None, 0
+        while i < cfg.steps_per_block if quota is not None else bool((x[:, lo:hi] == model.mask_id).any()):
+            logits, start, cache = step_logits(model, core, x, attn, P, lo, hi, cfg, cache)  # [B, n, V]
+            if trace is not None:
+                observe(trace, s, x[:, P:], logits, start - P, model.mask_id)
+            commit, x0, keep = commit_step(model, x, logits, lo - start, hi - start, lo, cfg,
+                                           None if quota is None else quota[:, i], generator)
+            if trace is not None:
+                trace.commit(s, lo - P, commit, x0, logits[:, lo - start:hi - start], keep, cfg.temperature)
+            s, i = s + 1, i + 1
+    return x[:, P:].clone(), s
+
+
+def step_logits(model: MaskPredictor, core: LLaDAModel | None, x: torch.Tensor, attn: torch.Tensor | None, P: int,
+                lo: int, hi: int, cfg: SamplerConfig, cache: KVCache | None
+                ) -> tuple[torch.Tensor, int, KVCache | None]:
+    """(logits of positions start.. of one step in the block [lo, hi), start, the block's cache).
+
+    No cache: the full forward. Block start (cache None): the full forward, keeping its K/V (the
+    positions before the block for `prefix`, all of them for `dual`). Later steps: x[:, lo:] or
+    x[:, lo:hi] against the cache. CFG runs the conditional and unconditional rows as one batch,
+    so the cache holds both (2B rows).
+    """
+    if core is None:
+        return guided_logits(model, x, attn, P, cfg), 0, None
+    if cache is None:
+        layers, version = [], model.version  # the version the forward below runs with
+
+        def full(ids, mask):
+            logits, fresh = core.forward_span(ids, mask)
+            layers.extend(fresh)
+            return logits
+
+        logits = guided_logits(model, x, attn, P, cfg, forward=full)
+        cache = KVCache([k for k, _ in layers], [v for _, v in layers], version)
+        return logits, 0, cache.prefix(lo) if cfg.cache == "prefix" else cache
+    cache.check(model.version)
+    stop = hi if cfg.cache == "dual" else x.shape[1]
+
+    def span(ids, mask):
+        return core.forward_span(ids, mask, start=lo, past=cache)[0]
+
+    return guided_logits(model, x[:, lo:stop], attn, 0, cfg, forward=span), lo, cache
+
+
+def commit_step(model: MaskPredictor, x: torch.Tensor, logits: torch.Tensor, a: int, b: int, lo: int,
+                cfg: SamplerConfig, quota: torch.Tensor | None, generator: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Draw tokens for the block, logits[:, a:b] = positions lo..lo+W-1 of x, and commit the chosen
+    ones into x in place; returns (commit [B, W], x0 [B, W], support [B, W, V] | None).
+    quota [B]: the fixed schedule's count; None = threshold decoding."""
+    keep = support_mask(logits[:, a:b], cfg)                                        # [B, W, V] | None
+    x0 = draw_tokens(logits, a, b, keep, cfg, generator)                            # [B, W]
+    hi = lo + (b - a)
+    masked = x[:, lo:hi] == model.mask_id                                           # [B, W]
+    conf = confidence(logits, x0, a, b, cfg, generator, model.stop_ids).masked_fill(~masked, float("-inf"))
+    if quota is None:  # Fast-dLLM: the top masked position, plus every masked one at or above the threshold
+        top = select_top(conf, torch.ones_like(conf[:, 0], dtype=torch.long))
+        commit = (top | (conf >= cfg.threshold)) & masked
+    else:
+        commit = select_top(conf, quota)
+    x[:, lo:hi] = torch.where(commit, x0, x[:, lo:hi])
+    return commit, x0, keep
+
+
+def observe(trace: Trace, s: int, completion: torch.Tensor, logits: torch.Tensor, offset: int, mask_id: int) -> None:
+    """Hand the trace the completion's logits before step s; logits[:, 0] is completion position
+    `offset` (negative: the logits start inside the prompt). Positions left of a prefix-cache span
+    (committed earlier blocks) were not forwarded: they get zeros, never read, as the trace only
+    looks at masked positions. Skipped when nothing per-step is recorded (no logits copy)."""
+    if trace.greedy is None and trace.keep_steps is None:
+        return
+    if offset > 0:
+        logits = torch.cat([logits.new_zeros(logits.shape[0], offset, logits.shape[2]), logits], dim=1)
+    trace.observe(s, completion, completion == mask_id, logits[:, max(-offset, 0):])
