@@ -42,7 +42,8 @@ class AlgorithmConfig(ConfigModel):
     """`name` picks the method; each method's options live under its own name, so switching
     methods with `algorithm.name=...` keeps every section valid."""
 
-    name: Literal["diffu_grpo", "sapo", "agrpo", "dispo", "egspo"] = "diffu_grpo"
+    name: Literal["diffu_grpo", "sapo", "agrpo", "dispo", "egspo"] = Field(
+        "diffu_grpo", description="the method to train with; its options are read from algorithm.<name>")
     diffu_grpo: _diffu_grpo.Config = _diffu_grpo.Config()
     sapo: _sapo.Config = _sapo.Config()
     agrpo: _agrpo.Config = _agrpo.Config()
@@ -56,6 +57,8 @@ class AlgorithmConfig(ConfigModel):
 
 
 class TrainConfig(ConfigModel):
+    """Batch shape, length and seed of the RL run."""
+
     steps: int = Field(20, ge=0, description="optimizer steps (a new batch is generated every μ steps)")
     prompts_per_step: int = Field(4, ge=1, description="distinct prompts per generated batch")
     group_size: int = Field(8, ge=2, description="G completions per prompt (GRPO group)")
@@ -92,11 +95,14 @@ class LearnerConfig(ConfigModel):
     backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto = nccl on GPU, gloo on CPU")
     timeout_s: float = Field(600, gt=0, description="collective timeout")
     max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up")
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="Ray placement-group strategy for the ranks' bundles")
     resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per rank")
 
 
 class CheckpointConfig(ConfigModel):
+    """Where checkpoints, the resolved config and metrics go, and how a run resumes."""
+
     dir: str = Field("runs/rl", description="checkpoints, resolved config and metrics go here (shared storage)")
     save_every: int = Field(0, ge=0, description="save every N optimizer steps (0 = final only); a multiple of μ")
     keep: int = Field(2, ge=1, description="checkpoints kept (older ones are deleted)")
@@ -104,6 +110,8 @@ class CheckpointConfig(ConfigModel):
 
 
 class StatusConfig(ConfigModel):
+    """The read-only status endpoint of a Ray run (the single-process loop ignores this section)."""
+
     enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
@@ -122,6 +130,8 @@ class EvalConfig(ConfigModel):
 
 
 class RunConfig(ConfigModel):
+    """One RL run: the sections below, each validated before any work starts."""
+
     model: ModelConfig = ModelConfig()
     task: TaskConfig
     sampler: SamplerConfig = SamplerConfig(gen_length=128, steps=64, block_length=32, temperature=0.9)

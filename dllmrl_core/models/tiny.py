@@ -44,13 +44,13 @@ CHAT_TEMPLATE = (
 class TinySpec:
     """Size of the tiny model (LLaDA config names)."""
 
-    d_model: int = 128
-    n_heads: int = 4
-    n_kv_heads: int = 4
-    n_layers: int = 4
-    mlp_hidden_size: int = 512
-    max_sequence_length: int = 1024
-    init_std: float = 0.02
+    d_model: int = dataclasses.field(default=128, metadata={"description": "hidden size"})
+    n_heads: int = dataclasses.field(default=4, metadata={"description": "attention heads"})
+    n_kv_heads: int = dataclasses.field(default=4, metadata={"description": "key/value heads (GQA if < n_heads)"})
+    n_layers: int = dataclasses.field(default=4, metadata={"description": "transformer blocks"})
+    mlp_hidden_size: int = dataclasses.field(default=512, metadata={"description": "MLP hidden size"})
+    max_sequence_length: int = dataclasses.field(default=1024, metadata={"description": "recorded in config.json"})
+    init_std: float = dataclasses.field(default=0.02, metadata={"description": "init weight std"})
 
 
 def build_tokenizer():

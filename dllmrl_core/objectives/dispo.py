@@ -31,6 +31,8 @@ from dllmrl_core.types import ScoredBatch
 
 
 class Config(diffu_grpo.Config):
+    """diffu-GRPO's knobs (same defaults; the base loss) plus DiSPO's step loss."""
+
     num_branches: int = Field(2, ge=2, description="Z fillings per selected state (DiSPO: 2)")
     timestep_degree: float = Field(4.0, ge=0, description="late-biased step density ∝ ((t+1)/S)^degree (DiSPO: 4)")
     alpha_base: float = Field(1.0, ge=0, description="weight of the diffu-GRPO loss")

@@ -26,6 +26,8 @@ from dllmrl_core.types import ScoredBatch
 
 
 class Config(diffu_grpo.Config):
+    """diffu-GRPO's knobs (same defaults) plus SAPO's process reward."""
+
     num_continuations: int = Field(3, ge=1, description="N continuations per rollout from x_t1 (SAPO: N ≥ 3)")
     process_weight: float = Field(1.0, ge=0, description="λ, weight of the process reward (SAPO Eq. 5)")
     continuation_extra_masks: int = Field(64, ge=0, description="mask tokens appended for continuations (SAPO)")

@@ -21,6 +21,8 @@ LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 
 
 class LoraSettings(ConfigModel):
+    """The LoRA adapter (peft); only the adapter is trained."""
+
     r: int = Field(128, ge=1, description="LoRA rank (d1: 128, AGRPO: 64)")
     alpha: float = Field(64, gt=0, description="LoRA alpha (d1: 64)")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout (d1: 0.05)")

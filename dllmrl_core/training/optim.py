@@ -17,7 +17,8 @@ class OptimConfig(ConfigModel):
     betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas")
     weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(0.2, gt=0, description="gradient-norm clip")
-    schedule: Literal["constant", "constant_with_warmup", "cosine", "linear"] = "constant_with_warmup"
+    schedule: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field(
+        "constant_with_warmup", description="learning-rate schedule over train.steps (transformers get_scheduler)")
     warmup_steps: int = Field(0, ge=0, description="linear warmup steps")
     micro_batch_rows: int | None = Field(None, ge=1, description="rows per forward/backward chunk (None = all)")
 

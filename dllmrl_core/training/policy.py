@@ -10,6 +10,8 @@ from dllmrl_core.training.lora import LoraSettings, add_lora
 
 
 class ModelConfig(ConfigModel):
+    """The policy: base checkpoint (frozen) plus a trainable LoRA adapter."""
+
     path: str = Field("runs/tiny-base", description="checkpoint directory or hub name")
     device: str | None = Field(None, description="cpu / cuda / cuda:1 (default: cuda if available)")
     native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")

@@ -25,6 +25,8 @@ EPS = 1e-3  # smallest masking ratio (LLaDA)
 
 
 class SFTConfig(ConfigModel):
+    """Masked-diffusion SFT on the task's reference completions (LLaDA's SFT objective)."""
+
     steps: int = Field(1000, ge=1, description="optimizer steps")
     batch_size: int = Field(64, ge=1, description="pairs per step")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (d1 SFT: 1e-5 with LoRA on LLaDA-8B)")
