@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.objectives import agrpo as _agrpo
@@ -36,6 +36,7 @@ from dllmrl_core.training.policy import ModelConfig
 from dllmrl_core.training.warm_start import WarmStartConfig
 
 C = TypeVar("C", bound=ConfigModel)
+RL_SAMPLER = {"gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.9}  # d1's rollout sampler
 
 
 class AlgorithmConfig(ConfigModel):
@@ -134,7 +135,7 @@ class RunConfig(ConfigModel):
 
     model: ModelConfig = ModelConfig()
     task: TaskConfig
-    sampler: SamplerConfig = SamplerConfig(gen_length=128, steps=64, block_length=32, temperature=0.9)
+    sampler: SamplerConfig = SamplerConfig(**RL_SAMPLER)
     algorithm: AlgorithmConfig = AlgorithmConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
@@ -145,6 +146,13 @@ class RunConfig(ConfigModel):
     status: StatusConfig = StatusConfig()
     eval: EvalConfig = EvalConfig()
     warm_start: WarmStartConfig | None = None
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _rl_sampler_defaults(cls, value: Any) -> Any:
+        """A partial sampler section keeps the RL defaults for the keys it leaves out (the class
+        defaults are LLaDA generate()'s, greedy, which RL cannot use)."""
+        return {**RL_SAMPLER, **value} if isinstance(value, dict) else value
 
     @property
     def iterations(self) -> int:

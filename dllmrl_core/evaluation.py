@@ -7,8 +7,10 @@ Accuracy is Σ points / Σ total over the items (Sudoku: cell accuracy over all 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -79,19 +81,42 @@ def before_after(before: list, after: list) -> dict[str, float]:
 
 
 @torch.no_grad()
+def d1_generations(task, examples: list, texts: list[str], verdicts: list, sampler: SamplerConfig) -> dict:
+    """Per-item generations in d1's eval-output layout (`dllmrl score` re-scores such a file)."""
+    records = []
+    for example, text, verdict in zip(examples, texts, verdicts):
+        question, truth = task.d1_record(example)
+        records.append({"question": question, "generations": text, "ground_truth": truth,
+                        "correct": verdict.points, "total": verdict.total})
+    return {"generations": records, "gen_length": sampler.gen_length, "diffusion_steps": sampler.steps,
+            "block_length": sampler.block_length}
+
+
+def eval_file(run_dir: str | Path, step: int) -> Path:
+    """Where a run's evaluation at `step` writes its generations."""
+    return Path(run_dir) / "eval" / f"step_{step:06d}_generations.json"
+
+
+def write_generations(path: Path, task, examples: list, texts: list[str], verdicts: list,
+                      sampler: SamplerConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(d1_generations(task, examples, texts, verdicts, sampler), indent=1))
+
+
 def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, protocol: str,
-                   batch_size: int = 64) -> list:
-    """In-process evaluation (the single-process loop's): verdicts per example, in order."""
+                   batch_size: int = 64) -> tuple[list[str], list]:
+    """In-process evaluation (the single-process loop's): (texts, verdicts) per example, in order."""
     from dllmrl_core.sampling import sample
     from dllmrl_core.scoring import decode
     from dllmrl_core.verdict import verify
 
     policy.model.eval()
-    verdicts = []
+    texts, verdicts = [], []
     for i in range(0, len(examples), batch_size):
         chunk = examples[i:i + batch_size]
         ids, mask = eval_prompts(tokenizer, task, chunk, style)
         batch = sample(policy, ids.to(policy.device), mask.to(policy.device), sampler)
-        texts = decode(tokenizer, batch.completion_ids)
-        verdicts += [verify(task, "d1", protocol, text, ex) for text, ex in zip(texts, chunk)]
-    return verdicts
+        chunk_texts = decode(tokenizer, batch.completion_ids)
+        verdicts += [verify(task, "d1", protocol, text, ex) for text, ex in zip(chunk_texts, chunk)]
+        texts += chunk_texts
+    return texts, verdicts

@@ -21,13 +21,14 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config, load_run_config
 from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import before_after, eval_sampler, evaluate_local, summarize
+from dllmrl_core.evaluation import (before_after, eval_file, eval_sampler, evaluate_local, summarize,
+                                   write_generations)
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.plots import plot_run
 from dllmrl_core.rollout import generate_rollouts
 from dllmrl_core.scoring import completions_to_verify, scored_batch
-from dllmrl_core.verdict import verify
+from dllmrl_core.verdict import TRAINING_PROTOCOL, verify
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.learner import Learner, batch_generator
@@ -46,7 +47,7 @@ def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
                                             policy.device)
     rollout = generate_rollouts(policy, ids, mask, groups, cfg.sampler, objective, cfg.algorithm.selected, generator)
     items = completions_to_verify(rollout, tokenizer, rows)
-    verdicts = [verify(task, cfg.task.reward_set, cfg.task.eval_protocol, i.text, i.example) for i in items]
+    verdicts = [verify(task, cfg.task.reward_set, TRAINING_PROTOCOL, i.text, i.example) for i in items]
     return scored_batch(rollout, verdicts), verdicts
 
 
@@ -74,8 +75,10 @@ def final_summary(cfg: RunConfig, learner: Learner, scored: ScoredBatch | None, 
 def evaluate(cfg: RunConfig, policy, tokenizer, task, test, log: MetricsLog, step: int) -> list:
     """d1-protocol evaluation on the first eval.num_examples test problems, logged at `step`."""
     sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
-    verdicts = evaluate_local(policy, tokenizer, task, test.examples[: cfg.eval.num_examples], cfg.task.prompt_style,
-                              sampler, cfg.task.eval_protocol)
+    examples = test.examples[: cfg.eval.num_examples]
+    texts, verdicts = evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler,
+                                     cfg.task.eval_protocol)
+    write_generations(eval_file(cfg.checkpoint.dir, step), task, examples, texts, verdicts, sampler)
     log.log(step, summarize(verdicts).as_dict())
     return verdicts
 

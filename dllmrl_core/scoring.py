@@ -13,14 +13,15 @@ def decode(tokenizer, ids: torch.Tensor) -> list[str]:
     return tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)
 
 
-def completions_to_verify(rollout: RolloutBatch, tokenizer, examples: list) -> list[VerifyItem]:
-    """Every main row, then every branch, in that order."""
+def completions_to_verify(rollout: RolloutBatch, tokenizer, examples: list,
+                          protocol: str | None = None) -> list[VerifyItem]:
+    """Every main row, then every branch, in that order (scored under `protocol`, see VerifyItem)."""
     texts = decode(tokenizer, rollout.completion_ids)
     items = list(examples)
     if rollout.branches is not None:
         texts += decode(tokenizer, rollout.branches.completion_ids)
         items += [examples[i] for i in rollout.branches.source_row.tolist()]
-    return [VerifyItem(text, example) for text, example in zip(texts, items)]
+    return [VerifyItem(text, example, protocol) for text, example in zip(texts, items)]
 
 
 def scored_batch(rollout: RolloutBatch, verdicts: list[Verdict]) -> ScoredBatch:

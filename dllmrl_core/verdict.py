@@ -27,12 +27,21 @@ class Verdict:
         return self.total > 0 and self.points >= self.total
 
 
+# Training completions answer the training prompt (`<answer>` blocks, no box), which d1's evaluation
+# parsers do not read (its Countdown parser wants \boxed{}): their `correct` flag (SAPO's "reward
+# correct", the reward/correct metric) uses the repaired parsers. `task.eval_protocol` is for
+# held-out evaluation, whose prompts ask for the format its parsers expect.
+TRAINING_PROTOCOL = "fixed"
+
+
 @dataclass(frozen=True)
 class VerifyItem:
-    """One completion to verify: decoded text and the example it answers."""
+    """One completion to verify: decoded text, the example it answers, and the evaluation protocol
+    that scores it (None: the verifier's own, i.e. the run's `task.eval_protocol`)."""
 
     text: str
     example: object
+    protocol: str | None = None
 
 
 def verify(task, reward_set: str, protocol: str, completion: str, example) -> Verdict:
@@ -53,4 +62,4 @@ def serve(conn, task_name: str, reward_set: str, protocol: str) -> None:
         if job is None:
             return
         index, item = job
-        conn.send((index, verify(task, reward_set, protocol, item.text, item.example)))
+        conn.send((index, verify(task, reward_set, item.protocol or protocol, item.text, item.example)))

@@ -255,8 +255,8 @@ def walk(cls: type, prefix: str, depth: int, intro: str, omitted: Any, sections:
          missing: list[str], seen: dict[type, str]) -> None:
     """Document `cls` as the section at `prefix` (and its sub-sections, depth first).
 
-    omitted: the value this section takes when it is left out of its parent (None if unknown),
-    used to flag keys whose default then differs from the class default.
+    omitted: the section's own default in its parent (None if unknown); keys left out of a
+    partial section take their values from it too (RunConfig merges partial sampler sections).
     `seen` maps classes already documented to their path (the SFT config points back to them).
     """
     section = Section(prefix, depth, intro)
@@ -278,7 +278,7 @@ def walk(cls: type, prefix: str, depth: int, intro: str, omitted: Any, sections:
         if omitted is not None and f.default is not dataclasses.MISSING:
             alt = getattr(omitted, f.name, f.default)
             if alt != f.default:
-                default += f"; `{value(alt)}` when the whole `{prefix}` section is left out"
+                default = f"`{value(alt)}` (here; `{value(f.default)}` where the class is used standalone)"
         section.keys.append(Key(path, type_text(f.annotation, f.constraints), default, f.description or ""))
     for f, sub, nullable, path, text in subsections:
         text = sentence(text)

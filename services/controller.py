@@ -24,7 +24,7 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config
 from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import before_after, eval_sampler, summarize
+from dllmrl_core.evaluation import before_after, eval_file, eval_sampler, summarize, write_generations
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
@@ -230,9 +230,12 @@ class Controller:
         summary (eval/...) at the current step and returns the per-example verdicts."""
         cfg = self.cfg
         sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
-        jobs = eval_jobs(self.tokenizer, self.task, self.test.examples[: cfg.eval.num_examples], cfg.task.prompt_style,
-                         sampler, self.published, len(self.workers))
-        main, _ = verdicts(self.rewards, submit(self.workers, jobs))
+        examples = self.test.examples[: cfg.eval.num_examples]
+        chunks = submit(self.workers, eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
+                                                self.published, len(self.workers)))
+        main, _ = verdicts(self.rewards, chunks)
+        texts = [item.text for _, _, ref in chunks for item in ray.get(ref)]
+        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts, main, sampler)
         result = summarize(main)
         self.log.log(self.step, result.as_dict())
         self.last.update(result.as_dict())

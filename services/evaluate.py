@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from dllmrl_core.config import RunConfig, load_run_config
-from dllmrl_core.evaluation import eval_sampler, summarize
+from dllmrl_core.evaluation import eval_sampler, summarize, write_generations
 from dllmrl_core.tasks import TaskConfig, load_split
 from dllmrl_core.training import checkpoint
 
@@ -45,16 +45,6 @@ def task_config(cfg: RunConfig, name: str) -> TaskConfig:
     return TaskConfig.parse({"name": name, "eval_protocol": cfg.task.eval_protocol})
 
 
-def d1_file(task, examples: list, items: list, verdicts: list, sampler) -> dict:
-    records = []
-    for example, item, verdict in zip(examples, items, verdicts):
-        question, truth = task.d1_record(example)
-        records.append({"question": question, "generations": item.text, "ground_truth": truth,
-                        "correct": verdict.points, "total": verdict.total})
-    return {"generations": records, "gen_length": sampler.gen_length, "diffusion_steps": sampler.steps,
-            "block_length": sampler.block_length}
-
-
 def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: list[int], limit: int | None,
              out: Path) -> dict:
     import ray
@@ -77,13 +67,12 @@ def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: lis
             name, tc.reward_set, tc.eval_protocol, cfg.reward.processes_per_actor, cfg.reward.timeout_s)
             for _ in range(cfg.reward.num_actors)]
         for length in lengths:
-            sampler = eval_sampler(length)
+            sampler = eval_sampler(length, cfg.eval.block_length)
             chunks = submit(workers, eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None,
                                                len(workers)))
             main, _ = verdicts(rewards, chunks)
-            items = [i for _, _, ref in chunks for i in ray.get(ref)]
-            (out / f"{name}_{length}_generations.json").write_text(
-                json.dumps(d1_file(tc.task, examples, items, main, sampler), indent=1))
+            texts = [i.text for _, _, ref in chunks for i in ray.get(ref)]
+            write_generations(out / f"{name}_{length}_generations.json", tc.task, examples, texts, main, sampler)
             results.setdefault(name, {})[length] = summarize(main)
             print(f"{name} @ {length}: {results[name][length].accuracy:.2f}%", flush=True)
         for actor in rewards:

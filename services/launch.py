@@ -40,20 +40,26 @@ def local_resources(cfg: RunConfig) -> dict:
 
 
 def connect(cfg: RunConfig) -> bool:
-    """Join a running cluster or start a local one; True if this call connected (so the caller
-    disconnects at the end), False if Ray was already initialised in this process."""
+    """Join a running cluster (RAY_ADDRESS, else the one `ray start` left on this machine) or start
+    a local one sized by the config; RAY_ADDRESS=local always starts a private local instance.
+    True if this call connected (so the caller disconnects at the end), False if Ray was already
+    initialised in this process."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return False
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"])
+    address = os.environ.get("RAY_ADDRESS", "")
+    if address and address != "local":
+        ray.init(address=address)
         return True
-    try:
-        ray.init(address="auto")
-    except ConnectionError:
-        ray.init(include_dashboard=False, **local_resources(cfg))
+    if not address:
+        try:
+            ray.init(address="auto")
+            return True
+        except ConnectionError:
+            pass
+    ray.init(address="local", include_dashboard=False, **local_resources(cfg))
     return True
 
 

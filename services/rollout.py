@@ -17,6 +17,7 @@ from dllmrl_core.objectives import get_objective
 from dllmrl_core.rollout import generate_rollouts
 from dllmrl_core.sampling import SamplerConfig, sample
 from dllmrl_core.scoring import completions_to_verify
+from dllmrl_core.verdict import TRAINING_PROTOCOL
 from dllmrl_core.training.learner import batch_generator
 from dllmrl_core.training.lora import load_adapter_state
 from dllmrl_core.training.policy import ModelConfig, load_policy
@@ -73,7 +74,8 @@ class RolloutWorker:
         else:
             self.policy.model.eval()
             batch = sample(self.policy, ids, mask, job.sampler, generator=gen)
-        return batch.to("cpu"), completions_to_verify(batch, self.tokenizer, job.examples)
+        protocol = TRAINING_PROTOCOL if job.branching else None  # training rollouts vs held-out evaluation
+        return batch.to("cpu"), completions_to_verify(batch, self.tokenizer, job.examples, protocol)
 
     def placement(self) -> dict:
         return {"node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}

@@ -34,3 +34,11 @@ def test_llada_recipes_are_generated_and_cover_every_method_and_task():
     d1 = load_run_config(ROOT / "configs" / "llada8b" / "diffu_grpo_countdown.yaml")
     assert (d1.algorithm.diffu_grpo.num_iterations, d1.algorithm.diffu_grpo.epsilon, d1.optim.lr) == (8, 0.5, 3e-6)
     assert d1.model.lora.targets == "d1_compatible" and d1.sampler.block_length == 32
+
+
+def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
+    from dllmrl_core.config import RL_SAMPLER, RunConfig
+
+    cfg = RunConfig.parse({"task": {"name": "countdown"}, "sampler": {"gen_length": 256}})
+    assert cfg.sampler.gen_length == 256 and cfg.sampler.temperature == RL_SAMPLER["temperature"] > 0
+    assert cfg.sampler.steps == RL_SAMPLER["steps"] and cfg.sampler.block_length == RL_SAMPLER["block_length"]

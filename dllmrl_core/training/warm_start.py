@@ -17,6 +17,7 @@ from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
+from dllmrl_core.models import tiny
 from dllmrl_core.models.tiny import TinySpec, write_tiny
 from dllmrl_core.tasks import TaskConfig, load_split
 from dllmrl_core.training.lora import LoraSettings, add_lora
@@ -24,6 +25,8 @@ from dllmrl_core.training.sft import SFTConfig, encode_pairs, train_sft
 
 
 class SFTModelConfig(ConfigModel):
+    """The model SFT starts from."""
+
     path: str = Field("runs/tiny-base", description="checkpoint directory or hub name")
     device: str | None = Field(None, description="cpu / cuda (default: cuda if available)")
     native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")
@@ -31,6 +34,8 @@ class SFTModelConfig(ConfigModel):
 
 
 class SFTRunConfig(ConfigModel):
+    """An SFT run (`dllmrl sft CFG.yaml`): model, task and sft sections."""
+
     model: SFTModelConfig = SFTModelConfig()
     task: TaskConfig
     sft: SFTConfig = SFTConfig()
@@ -58,6 +63,7 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     losses = train_sft(model, data, cfg.sft, on_step=on_step)
     merged = model.model.merge_and_unload() if cfg.model.lora is not None else model.model
     out = Path(cfg.sft.out)
+    (out / FINGERPRINT).unlink(missing_ok=True)  # whatever warm start was here is replaced
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     tail = losses[-min(50, len(losses)):]
@@ -71,7 +77,8 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
 class WarmStartConfig(ConfigModel):
     """Build the run's base model when `model.path` does not hold it yet: a random-init tiny
     LLaDA-architecture model, then SFT on the run's task (`sft.out` is ignored: the result goes to
-    model.path). Cached: rebuilt only when this section or the task section changes."""
+    model.path). Cached: rebuilt only when this section, the task section, or the
+    task's prompts and the tiny tokenizer (code, not config) change."""
 
     base: str = Field("runs/tiny-base", description="where the random-init tiny model is written (if missing)")
     seed: int = Field(0, description="initialisation seed of the tiny model")
@@ -87,7 +94,8 @@ def build_base(warm: WarmStartConfig) -> None:
     """Write the random-init tiny base unless it is there with the same seed and size (a base
     directory without our marker is someone's own model and is used as it is)."""
     base = Path(warm.base)
-    want = json.dumps({"seed": warm.seed, "spec": warm.model_dump(mode="json")["spec"]}, sort_keys=True)
+    want = json.dumps({"seed": warm.seed, "spec": warm.model_dump(mode="json")["spec"], "tokenizer": tokenizer_digest()},
+                      sort_keys=True)
     marker = base / BASE_MARKER
     if (base / "config.json").is_file() and (not marker.is_file() or marker.read_text() == want):
         return
@@ -95,12 +103,26 @@ def build_base(warm: WarmStartConfig) -> None:
     marker.write_text(want)
 
 
+def tokenizer_digest() -> str:
+    """Changes whenever the tiny tokenizer or its chat template does (a cached base is then stale)."""
+    parts = [tiny.CHARS, json.dumps(tiny.SPECIAL_TOKENS, sort_keys=True), *tiny.EXTRA_SPECIAL, tiny.CHAT_TEMPLATE]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def format_sample(task: TaskConfig) -> list[str]:
+    """The first test problem as the SFT data renders it: a cached warm start goes stale when the
+    task's prompts or reference solutions change, not only when the config does."""
+    example = load_split(task, "test").examples[0]
+    style = task.prompt_style
+    return [task.task.train_prompt(example, style), task.task.reference_completion(example, style)]
+
+
 def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, device: str | None = None,
                       on_step=None) -> dict:
     """Build (or reuse) the warm-started model at model_path; returns the SFT summary."""
     out = Path(model_path)
-    key = hashlib.sha256(json.dumps([warm.model_dump(mode="json"), task.model_dump(mode="json")],
-                                    sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([warm.model_dump(mode="json"), task.model_dump(mode="json"), tokenizer_digest(),
+                                     format_sample(task)], sort_keys=True).encode()).hexdigest()
     marker = out / FINGERPRINT
     if marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == key:
         return {**json.loads(marker.read_text())["summary"], "cached": True}
