@@ -28,14 +28,15 @@ from dllmrl_core.objectives import get_objective
 from dllmrl_core.plots import plot_run
 from dllmrl_core.rollout import generate_rollouts
 from dllmrl_core.scoring import completions_to_verify, scored_batch
-from dllmrl_core.verdict import TRAINING_PROTOCOL, verify
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.learner import Learner, batch_generator
 from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics
+from dllmrl_core.training.warm_start import warm_start_with_progress
 from dllmrl_core.types import ScoredBatch
+from dllmrl_core.verdict import TRAINING_PROTOCOL, verify
 
 
 def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if cfg.warm_start is not None:
+        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
     print(json.dumps(run(cfg)))
     return 0
 

@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     start = time.perf_counter()
     if cfg.warm_start is not None:
-        warm_start(cfg)
+        from dllmrl_core.training.warm_start import warm_start_with_progress
+
+        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
     import ray
 
     owned = connect(cfg)
@@ -114,21 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     summary["wall_s"] = round(time.perf_counter() - start, 1)  # everything, warm start included
     print(json.dumps(summary), flush=True)
     return 0
-
-
-def warm_start(cfg: RunConfig) -> dict:
-    """Build the base model the config trains (once; cached by fingerprint), with a progress bar."""
-    from tqdm import tqdm
-
-    from dllmrl_core.training.warm_start import ensure_warm_start
-
-    with tqdm(total=cfg.warm_start.sft.steps, desc="warm start (SFT)", unit="step") as bar:
-        summary = ensure_warm_start(cfg.warm_start, cfg.model.path, cfg.task, device=cfg.model.device,
-                                    on_step=lambda step, loss: bar.update(1))
-    state = "reused" if summary.get("cached") else f"built in {summary['wall_s']}s"
-    print(f"warm start {cfg.model.path}: {state} ({summary['pairs']} pairs, final loss {summary['loss_last50']})",
-          flush=True)
-    return summary
 
 
 if __name__ == "__main__":

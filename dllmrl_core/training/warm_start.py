@@ -132,3 +132,16 @@ def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, 
     summary = run_sft(cfg, on_step=on_step)
     marker.write_text(json.dumps({"fingerprint": key, "summary": summary}))
     return {**summary, "cached": False}
+
+
+def warm_start_with_progress(warm: WarmStartConfig, model_path: str, task: TaskConfig,
+                             device: str | None = None) -> dict:
+    """ensure_warm_start with a progress bar and a one-line report (the launchers' front end)."""
+    from tqdm import tqdm
+
+    with tqdm(total=warm.sft.steps, desc="warm start (SFT)", unit="step") as bar:
+        summary = ensure_warm_start(warm, model_path, task, device=device, on_step=lambda step, loss: bar.update(1))
+    state = "reused" if summary.get("cached") else f"built in {summary['wall_s']}s"
+    print(f"warm start {model_path}: {state} ({summary['pairs']} pairs, final loss {summary['loss_last50']})",
+          flush=True)
+    return summary
