@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import sys
 import time
@@ -28,6 +29,7 @@ from dllmrl_core.config import RunConfig, load_run_config
 from dllmrl_core.models import MaskPredictor
 from dllmrl_core.training.warm_start import ensure_warm_start
 
+RESULT = "compare.json"  # a finished run's figures, reused by --reuse
 METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
 # two-sided 95% Student-t quantiles by degrees of freedom (seeds − 1)
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -65,9 +67,11 @@ def run_one(cfg: RunConfig, counter: ForwardCounter) -> dict:
     summary = loop.run(cfg, on_step=lambda step, scored, metrics, seconds: step_s.append(seconds))
     records = [json.loads(x) for x in (Path(cfg.checkpoint.dir) / "metrics.jsonl").read_text().splitlines()]
     curve = [(r["step"], r["eval/accuracy"]) for r in records if "eval/accuracy" in r]
-    return {**summary, "run_s": round(time.perf_counter() - start, 1), "train_s": round(sum(step_s), 1), "forward_sequences": counter.sequences,
-            "forward_tokens": counter.tokens, "curve": curve,
-            "reward": [(r["step"], r["reward/mean"]) for r in records if "reward/mean" in r]}
+    result = {**summary, "run_s": round(time.perf_counter() - start, 1), "train_s": round(sum(step_s), 1),
+              "forward_sequences": counter.sequences, "forward_tokens": counter.tokens, "curve": curve,
+              "reward": [(r["step"], r["reward/mean"]) for r in records if "reward/mean" in r]}
+    (Path(cfg.checkpoint.dir) / RESULT).write_text(json.dumps(result))
+    return result
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -79,17 +83,17 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 
 def table(results: dict[str, list[dict]], steps: int) -> str:
-    rows = ["| method | held-out accuracy after (%) | Δ vs warm start (points) | well-formed after (%) | "
-            "per-seed after | s / step | forward sequences / step |", "|---|---|---|---|---|---|---|"]
+    rows = ["| method | seeds | held-out accuracy after (%) | Δ vs warm start (points) | well-formed after (%) | "
+            "per-seed after | wall-clock per run (s) | forward sequences / step |", "|---|---|---|---|---|---|---|---|"]
     for method, runs in results.items():
         after, ci = mean_ci([r["accuracy_after"] for r in runs])
         delta, dci = mean_ci([r["delta"] for r in runs])
         wf = statistics.fmean(r["well_formed_after"] for r in runs)
         per_seed = ", ".join(f"{r['accuracy_after']:.1f}" for r in runs)
-        sps = statistics.fmean(r["train_s"] for r in runs) / steps
+        sps = statistics.fmean(r["run_s"] for r in runs)
         fwd = statistics.fmean(r["forward_sequences"] for r in runs) / steps
-        rows.append(f"| {method} | {after:.1f} ± {ci:.1f} | {delta:+.1f} ± {dci:.1f} | {wf:.0f} | {per_seed} | "
-                    f"{sps:.2f} | {fwd:.0f} |")
+        rows.append(f"| {method} | {len(runs)} | {after:.1f} ± {ci:.1f} | {delta:+.1f} ± {dci:.1f} | {wf:.0f} | {per_seed} | "
+                    f"{sps:.0f} | {fwd:.0f} |")
     return "\n".join(rows)
 
 
@@ -130,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evals", type=int, default=4, help="held-out evaluations per run (learning curve)")
     parser.add_argument("--runs", default="runs/compare")
     parser.add_argument("--docs", default="docs")
+    parser.add_argument("--reuse", action="store_true", help="keep the figures of runs that already finished")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the docs from the runs that finished (fewer seeds where some did not)")
     args = parser.parse_args(argv)
     base = load_run_config(args.config, args.overrides)
-    if base.warm_start is not None:
+    if base.warm_start is not None and not args.report_only:
         ensure_warm_start(base.warm_start, base.model.path, base.task, base.model.device)
     counter = ForwardCounter()
     results: dict[str, list[dict]] = {}
@@ -147,12 +154,19 @@ def main(argv: list[str] | None = None) -> int:
                 "eval.before=true", "eval.after=true", f"eval.every={max(1, args.steps // args.evals)}",
                 f"checkpoint.dir={args.runs}/{method.replace(':', '-')}-s{seed}", "checkpoint.save_every=0"])
             assert cfg.iterations == 1, f"{method}: the matched budget needs one optimizer step per batch"
+            done = Path(cfg.checkpoint.dir) / RESULT
+            if (args.reuse or args.report_only) and done.is_file():
+                results.setdefault(method, []).append(json.loads(done.read_text()))
+                continue
+            if args.report_only:
+                continue
+            shutil.rmtree(cfg.checkpoint.dir, ignore_errors=True)  # no metrics left from an unfinished run
             results.setdefault(method, []).append(run_one(cfg, counter))
             r = results[method][-1]
             print(f"{method} seed {seed}: {r['accuracy_before']:.1f} -> {r['accuracy_after']:.1f} "
                   f"({r['run_s']:.0f} s, {r['forward_sequences']} forward sequences)", flush=True)
     write_docs(args, base, results)
-    print(json.dumps({m: [{k: r[k] for k in ("accuracy_before", "accuracy_after", "delta", "train_s",
+    print(json.dumps({m: [{k: r[k] for k in ("accuracy_before", "accuracy_after", "delta", "run_s",
                                              "forward_sequences")} for r in runs] for m, runs in results.items()}))
     return 0
 
@@ -177,9 +191,11 @@ All five methods train the tiny LLaDA-architecture model from the same warm star
 (`configs/tiny_countdown.yaml`: {task}, LoRA, AdamW lr {lr}) for {steps} optimizer steps of
 {rollouts} rollouts each (one optimizer step per batch for every method), {seeds} seeds each.
 Held-out accuracy: d1's protocol, greedy, on the same {n_eval} problems before and after; the
-warm start scores **{before:.1f}%**. ± is the 95% interval over seeds (Student t). Seconds per
-step and forward sequences per step (sequences through the network in rollout, branching and the
-learner; evaluation excluded) show what a step costs each method.
+warm start scores **{before:.1f}%**. ± is the 95% interval over seeds (Student t). Forward
+sequences per step (sequences through the network in rollout, branching and the learner;
+evaluation excluded) are what a step costs each method, independent of the machine; wall-clock
+per run (setup and 4 evaluations included) was measured on a 2-core machine shared with other
+jobs, so compare it only roughly.
 
 Reproduce (about an hour on 2 CPU cores):
 
