@@ -12,6 +12,7 @@ with `+` and `-` only for a tiny CPU model.
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from itertools import combinations
 
 from pydantic import Field, model_validator
@@ -93,13 +94,22 @@ def _values(a: int, b: int, operators: str) -> list[int]:
 
 def solvable(numbers: tuple[int, ...], target: int, operators: str) -> bool:
     """Whether some order of operations on all the numbers reaches target (values only, fast)."""
+    return _solvable(tuple(sorted(numbers)), target, operators)
+
+
+@lru_cache(maxsize=1 << 16)  # generators redraw the same small number sets many thousands of times
+def _solvable(numbers: tuple[int, ...], target: int, operators: str) -> bool:
+    return _reaches(numbers, target, operators)
+
+
+def _reaches(numbers: tuple[int, ...], target: int, operators: str) -> bool:
     if len(numbers) == 1:
         return numbers[0] == target
     if len(numbers) == 2:
         return target in _values(numbers[0], numbers[1], operators)
     for i, j in combinations(range(len(numbers)), 2):
         rest = tuple(numbers[k] for k in range(len(numbers)) if k not in (i, j))
-        if any(solvable(rest + (v,), target, operators) for v in _values(numbers[i], numbers[j], operators)):
+        if any(_reaches(rest + (v,), target, operators) for v in _values(numbers[i], numbers[j], operators)):
             return True
     return False
 
