@@ -52,20 +52,37 @@ def add_lora(model: nn.Module, settings: LoraSettings) -> nn.Module:
     return get_peft_model(model, cfg)
 
 
-def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter tensors (names as peft saves them), detached on CPU."""
-    from peft import get_peft_model_state_dict
+def adapter_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    """peft's saved adapter names -> the live tensors behind them. peft's own state-dict walk takes
+    milliseconds per call, on the path of every weight publish and pull, so the mapping (tensors
+    matched by storage) is built once per model and kept on it."""
+    cached = model.__dict__.get("_adapter_params")
+    if cached is None:
+        from peft import get_peft_model_state_dict
 
-    return {k: v.detach().to("cpu", copy=True) for k, v in get_peft_model_state_dict(model).items()}
+        live = {t.data_ptr(): t for t in [*model.parameters(), *model.buffers()]}
+        cached = {k: live.get(v.data_ptr(), v) for k, v in get_peft_model_state_dict(model).items()}
+        model.__dict__["_adapter_params"] = cached
+    return cached
+
+
+def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter tensors (names as peft saves them), detached copies on CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in adapter_params(model).items()}
 
 
 def load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    from peft import set_peft_model_state_dict
-
-    result = set_peft_model_state_dict(model, state)
-    unexpected = getattr(result, "unexpected_keys", [])
+    """Copy `state` (as `adapter_state` returns it) into the model's adapter in place."""
+    params = adapter_params(model)
+    unexpected = sorted(set(state) - set(params))
     if unexpected:
-        raise ValueError(f"adapter state does not fit this model: unexpected {sorted(unexpected)[:3]}")
+        raise ValueError(f"adapter state does not fit this model: unexpected {unexpected[:3]}")
+    with torch.no_grad():
+        for k, v in state.items():
+            if params[k].shape != v.shape:
+                raise ValueError(f"adapter state does not fit this model: {k} has shape {tuple(v.shape)}, "
+                                 f"expected {tuple(params[k].shape)}")
+            params[k].copy_(v)
 
 
 def adapter_digest(state: dict[str, torch.Tensor]) -> tuple[str, float]:
