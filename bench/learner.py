@@ -48,6 +48,8 @@ from pathlib import Path
 
 import torch
 
+from dllmrl_core.runtime import configure_process
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
 METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
@@ -217,7 +219,7 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    configure_process(args.threads)
     if args.worker:
         result = learner_run(args, args.worker, args.batch_file, args.run_dir)
         print(json.dumps(result), flush=True)

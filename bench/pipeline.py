@@ -50,6 +50,7 @@ from unittest import mock
 import torch
 
 from bench.procs import cpu_per_step, tree_cpu
+from dllmrl_core.runtime import configure_process
 
 CONFIG = "configs/tiny_countdown.yaml"
 SKIP = 2  # steps left out at the start
@@ -402,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Ray starts its workers at niceness 15; on a shared machine they would then lose every contended
     # core to the loop (niceness 0) and the comparison would measure the scheduler, not the system
     os.environ.setdefault("RAY_worker_niceness", "0")
-    torch.set_num_threads(args.threads)
+    configure_process(args.threads)
     steps = 4 if args.quick and args.steps == 12 else args.steps
     counts = [int(x) for x in (args.workers or ("1,2" if args.quick else "1,2,4")).split(",")]
     batches = args.batches or (1 if args.quick else 4)

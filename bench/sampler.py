@@ -72,6 +72,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dllmrl_core.runtime import configure_process
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
 LARGE_SPEC = dict(d_model=512, n_heads=8, n_kv_heads=8, n_layers=8, mlp_hidden_size=1376)
@@ -427,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict:
     from dllmrl_core.models.tiny import TinySpec, write_tiny
 
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    configure_process(args.threads)
     CLOCK["name"] = args.clock or ("cpu" if args.threads == 1 else "wall")
     start = time.perf_counter()
     cfg = load_run_config(CONFIG)

@@ -7,6 +7,7 @@ import sys
 from typing import Any, get_args, get_origin
 
 from dllmrl_core.commands import generate, score, sft
+from dllmrl_core.runtime import keep_freed_memory
 
 COMMANDS = {"generate": generate, "score": score, "sft": sft}
 
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, module in COMMANDS.items():
         module.register(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         return args.run(args) or 0
     except (ValueError, FileNotFoundError) as err:  # bad input: one line, no traceback

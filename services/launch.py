@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from dllmrl_core.config import RunConfig, dump_config, load_run_config
+from dllmrl_core.runtime import keep_freed_memory
 
 
 def local_resources(cfg: RunConfig) -> dict:
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    keep_freed_memory()  # the warm start trains in this process
     Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from dllmrl_core.runtime import configure_process
 from dllmrl_core.scoring import scored_batch
 from dllmrl_core.training.learner import Learner, merge_metrics
 from dllmrl_core.training.policy import load_policy
@@ -37,7 +38,7 @@ def free_port() -> int:
 class LearnerActor:
     def __init__(self, cfg, rank: int, world: int):
         self.cfg, self.rank, self.world = cfg, rank, world
-        torch.set_num_threads(max(1, int(cfg.learner.num_cpus_per_worker)))
+        configure_process(cfg.learner.num_cpus_per_worker)
 
     def address(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), free_port()

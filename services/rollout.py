@@ -15,6 +15,7 @@ import torch
 
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.rollout import generate_rollouts
+from dllmrl_core.runtime import configure_process
 from dllmrl_core.sampling import SamplerConfig, sample
 from dllmrl_core.scoring import completions_to_verify
 from dllmrl_core.verdict import TRAINING_PROTOCOL
@@ -51,7 +52,7 @@ class RolloutJob:
 @ray.remote(max_restarts=-1, max_task_retries=-1)
 class RolloutWorker:
     def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int):
-        torch.set_num_threads(threads)
+        configure_process(threads)
         self.policy, self.tokenizer = load_policy(model)
         self.algorithm, self.seed, self.weights = algorithm, seed, weights
         self.version: int | None = None

@@ -6,13 +6,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from dllmrl_core.models.tiny import TinySpec, write_tiny  # noqa: E402
+from dllmrl_core.runtime import configure_process  # noqa: E402
 
 # Tiny models gain nothing from intra-op threads, and on a 2-core machine spinning OpenMP threads
 # slow everything down by orders of magnitude as soon as another process wants a core.
-torch.set_num_threads(1)
+configure_process(1)
 
 SMALL = TinySpec(d_model=32, n_heads=4, n_kv_heads=2, n_layers=2, mlp_hidden_size=64)
 
