@@ -7,8 +7,8 @@
    12288->4096): 335.5 M parameters, 0.67 GB in bf16 (1.34 GB in fp32). Published through the
    WeightStore as the learner does (`services.weights.publish`), then pulled concurrently by
    1, 2 and 4 actors the way a RolloutWorker pulls a version (`services.weights.fetch`), each
-   phase timed: store lookup + `ray.get` (zero-copy views of the object store), the copy into
-   torch tensors (`to_torch`), and the copy into preallocated parameters (what
+   phase timed: store lookup + `ray.get` (zero-copy views of the object store), `to_torch`
+   (tensors viewing those arrays, no copy), and the one copy into preallocated parameters (what
    `load_adapter_state` does in a worker).
    numpy has no bfloat16, so `services.weights.to_numpy` cannot take a bf16 adapter; bf16 tensors
    travel here as int16 views of the same bytes (and are viewed back after the pull).
