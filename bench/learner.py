@@ -48,6 +48,7 @@ from pathlib import Path
 
 import torch
 
+from bench import emit
 from dllmrl_core.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,8 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                 for m, v in methods.items()} if "diffu_grpo" in methods else {},
               "hot_path_loops": hot_path_loops(),
               "wall_s": round(time.perf_counter() - start, 1)}
-    print(json.dumps(result), flush=True)
-    return result
+    return emit(result)
 
 
 if __name__ == "__main__":

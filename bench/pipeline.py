@@ -49,6 +49,7 @@ from unittest import mock
 
 import torch
 
+from bench import emit
 from bench.procs import cpu_per_step, tree_cpu
 from dllmrl_core.runtime import configure_process
 
@@ -433,8 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
         ray.shutdown()
     result["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
     result["figures"] = figures(result)
-    print(json.dumps(result), flush=True)
-    return result
+    return emit(result)
 
 
 def paired(r: dict, num: str, den: str, target: float, at_most: bool = True) -> dict:

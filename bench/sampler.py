@@ -59,7 +59,6 @@ tie (both spend almost all of their time in identical forward passes), so judge 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -72,6 +71,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench import emit
 from dllmrl_core.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -463,8 +463,7 @@ def main(argv: list[str] | None = None) -> dict:
               "full_budget": args.full_budget, "models": models, "cells": cells, "heldout": evals,
               "targets": targets(cells, evals, max(args.batches), eval_gen if eval_gen in eval_gens else None),
               "wall_s": round(time.perf_counter() - start, 1)}
-    print(json.dumps(result), flush=True)
-    return result
+    return emit(result)
 
 
 if __name__ == "__main__":

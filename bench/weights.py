@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import time
 
 import numpy as np
 import torch
+
+from bench import emit
 
 LLADA_8B = {"d_model": 4096, "n_layers": 32, "mlp": 12288}
 GB = 1e9
@@ -296,8 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
               "cpu_count": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
               "adapter": adapter, "rollout_batch": batch,
               "rollout_batch_zero_copy": batch["rollout_batch"]["zero_copy"]}
-    print(json.dumps(result), flush=True)
-    return result
+    return emit(result)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,18 @@ def _pack(value: Any) -> Any:
     return value
 
 
+def tensor_views(values: dict[str, Any]) -> dict[str, Any]:
+    """The numpy arrays among `values` as tensors viewing the same memory (no copy); the rest as is.
+    Arrays served by Ray's object store are read-only shared memory: read these tensors or copy
+    from them, never write them in place."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in values.items()}
+
+
 def _unpack(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a dataclass pickled by `_Transport`: numpy arrays become tensors without a copy."""
-    with warnings.catch_warnings():
-        # arrays served by Ray's object store are read-only views of shared memory; nothing writes them
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return cls(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in values.items()})
+    return cls(**tensor_views(values))
 
 
 class _Transport:

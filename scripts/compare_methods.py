@@ -180,22 +180,26 @@ def write_docs(args, base: RunConfig, results: dict[str, list[dict]]) -> None:
                         *args.methods, "--steps", str(args.steps), "--seeds", *map(str, args.seeds),
                         "--evals", str(args.evals)])
     n_eval, rollouts = base.eval.num_examples, base.train.prompts_per_step * base.train.group_size
-    (docs / "RESULTS.md").write_text(RESULTS.format(
+    out = docs / "RESULTS.md"
+    # the hand-written reading of the table survives a regeneration (--reuse, --report-only)
+    reading = out.read_text().partition(READING)[2] if out.is_file() else ""
+    out.write_text(RESULTS.format(
         command=command, steps=args.steps, seeds=len(args.seeds), rollouts=rollouts, n_eval=n_eval,
-        before=before, table=table(results, args.steps), task=base.task.name, lr=base.optim.lr))
+        before=before, table=table(results, args.steps), task=base.task.name, lr=base.optim.lr,
+        config=args.config, evals=args.evals + 1) + READING + (reading or "\n"))
 
 
 RESULTS = """# Method comparison at CPU scale
 
 All five methods train the tiny LLaDA-architecture model from the same warm start
-(`configs/tiny_countdown.yaml`: {task}, LoRA, AdamW lr {lr}) for {steps} optimizer steps of
+(`{config}`: {task}, LoRA, AdamW lr {lr}) for {steps} optimizer steps of
 {rollouts} rollouts each (one optimizer step per batch for every method), {seeds} seeds each.
 Held-out accuracy: d1's protocol, greedy, on the same {n_eval} problems before and after; the
 warm start scores **{before:.1f}%**. ± is the 95% interval over seeds (Student t). Forward
 sequences per step (sequences through the network in rollout, branching and the learner;
 evaluation excluded) are what a step costs each method, independent of the machine; wall-clock
-per run (setup and 4 evaluations included) was measured on a 2-core machine shared with other
-jobs, so compare it only roughly.
+per run (setup and {evals} evaluations included) depends on the machine and on what else ran on it,
+so compare it only roughly.
 
 Reproduce (about an hour on 2 CPU cores):
 
@@ -207,9 +211,8 @@ Reproduce (about an hour on 2 CPU cores):
 
 ![learning curves](compare_curve.png)
 
-## Reading the table
-
 """
+READING = "## Reading the table\n"
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ read zero-copy from shared memory. Only the newest `keep` versions are held.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import ray
 import torch
+
+from dllmrl_core.types import tensor_views
 
 
 def to_numpy(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -21,11 +21,8 @@ def to_numpy(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def to_torch(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Tensors viewing the arrays' memory, no copy. Arrays fetched from the object store are
-    read-only shared memory: copy from these tensors (as `load_adapter_state` does), never write them."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return {k: torch.from_numpy(v) for k, v in state.items()}
+    """Tensors viewing the fetched arrays, no copy: `load_adapter_state` copies from them once."""
+    return tensor_views(state)
 
 
 @ray.remote(num_cpus=0)

@@ -97,11 +97,6 @@ def solvable(numbers: tuple[int, ...], target: int, operators: str) -> bool:
     return _solvable(tuple(sorted(numbers)), target, operators)
 
 
-@lru_cache(maxsize=1 << 16)  # generators redraw the same small number sets many thousands of times
-def _solvable(numbers: tuple[int, ...], target: int, operators: str) -> bool:
-    return _reaches(numbers, target, operators)
-
-
 def _reaches(numbers: tuple[int, ...], target: int, operators: str) -> bool:
     if len(numbers) == 1:
         return numbers[0] == target
@@ -112,6 +107,10 @@ def _reaches(numbers: tuple[int, ...], target: int, operators: str) -> bool:
         if any(_reaches(rest + (v,), target, operators) for v in _values(numbers[i], numbers[j], operators)):
             return True
     return False
+
+
+# generators redraw the same small number sets many thousands of times; only whole sets are cached
+_solvable = lru_cache(maxsize=1 << 16)(_reaches)
 
 
 def solve_countdown(numbers: tuple[int, ...] | list[int], target: int, operators: str = "+-*/") -> str | None:
