@@ -58,11 +58,14 @@ class TokenLogp:
 def token_logp(model: MaskPredictor, query: LogpQuery) -> TokenLogp:
     """log p(target_j | input) at every targeted position, in fp32, differentiable if grad is on.
 
-    Only the targeted positions go through the (large-vocabulary) softmax.
+    Only the targeted positions reach the LM head and the (large-vocabulary) softmax: the model is
+    asked for logits at those positions alone (`logits_at`), n rows instead of N·(P+L).
     """
-    logits = model(query.input_ids, query.attention_mask)[:, query.prompt_len:]    # [N, L, V]
     where = query.target_mask.nonzero(as_tuple=True)
-    picked = logits[where].float() / query.temperature                            # [n, V]
+    at = F.pad(query.target_mask, (query.prompt_len, 0))                            # [N, P+L] bool
+    picked = model(query.input_ids, query.attention_mask, logits_at=at).float()     # [n, V]
+    if query.temperature != 1.0:
+        picked = picked / query.temperature
     picked[:, model.mask_id] = float("-inf")  # the sampler never draws [MASK]; score the same distribution
     if query.support_ids is not None:
         support = query.support_ids[where]                                         # [n, W]
@@ -71,7 +74,14 @@ def token_logp(model: MaskPredictor, query: LogpQuery) -> TokenLogp:
         picked = picked.masked_fill(~allowed, float("-inf"))
     logp_all = F.log_softmax(picked, dim=-1)
     chosen = logp_all.gather(1, query.target_ids[where][:, None]).squeeze(1)
-    entropy = torch.special.entr(logp_all.exp()).sum(-1)
-    logp = torch.zeros(query.target_mask.shape, dtype=torch.float32, device=logits.device)
+    logp = torch.zeros(query.target_mask.shape, dtype=torch.float32, device=picked.device)
     ent = torch.zeros_like(logp)
-    return TokenLogp(logp=logp.index_put(where, chosen), entropy=ent.index_put(where, entropy.detach()))
+    return TokenLogp(logp=logp.index_put(where, chosen), entropy=ent.index_put(where, entropy(logp_all)))
+
+
+@torch.no_grad()
+def entropy(logp: torch.Tensor, rows_per_chunk: int = 256) -> torch.Tensor:
+    """[n] entropy of each row of log-probs [n, V], without gradient, a few rows at a time (two
+    [n, V] temporaries at LLaDA's 126k vocabulary would cost more than the log-probs themselves)."""
+    return torch.cat([torch.special.entr(part.exp()).sum(-1) for part in logp.split(rows_per_chunk)]) \
+        if len(logp) else logp.new_zeros(0)

@@ -18,15 +18,24 @@ KV cache (Fast-dLLM, algorithms.md §1.3): `LLaDAModel.forward_span` runs only t
 the other positions (`KVCache`), and returns the span's fresh keys/values. Because attention is
 bidirectional, cached K/V of layers >= 1 go stale once other tokens change: the cache is an
 approximation except in the first layer (see sampling/cached.py).
+
+Memory (docs/gpu.md, Memory): `logits_at` applies ln_f and the LM head only to the positions a
+caller needs (a column slice or a boolean mask), so the [B, T, 126464] logits of LLaDA-8B are never
+built when a learner scores a few targets or a sampler commits one block; RMSNorm and the head act
+per position, so the selected rows equal those of the full output. `set_activation_checkpointing`
+recomputes each block in the backward pass (torch.utils.checkpoint, non-reentrant) instead of
+keeping its activations; it works through PEFT wrappers, as LoRA layers live inside the blocks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import MaskedLMOutput
 
@@ -207,12 +216,32 @@ class LLaDABlock(nn.Module):
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h)), *fresh
 
 
+LogitsAt = slice | torch.Tensor | None  # columns of every row, or a [B, n] bool mask; None = every position
+
+
+def select_positions(x: torch.Tensor, logits_at: LogitsAt) -> torch.Tensor:
+    """x [B, n, ...] at the chosen positions: [B, n, ...] (None), [B, w, ...] (slice), [k, ...] (mask,
+    row-major order, as `x[mask]`)."""
+    if logits_at is None:
+        return x
+    if isinstance(logits_at, slice):
+        return x[:, logits_at]
+    if logits_at.dtype != torch.bool or logits_at.shape != x.shape[:2]:
+        raise ValueError(f"logits_at: a bool mask of shape {tuple(x.shape[:2])} or a slice, got "
+                         f"{logits_at.dtype} {tuple(logits_at.shape)}")
+    return x[logits_at]
+
+
 class LLaDAModel(nn.Module):
     """Holds `transformer` (wte, blocks, ln_f, ff_out) so parameter names read `transformer.*`."""
+
+    # Set by `set_activation_checkpointing` or transformers' `activation_checkpointing_enable()`.
+    gradient_checkpointing = False
 
     def __init__(self, cfg: LLaDAConfig):
         super().__init__()
         self.cfg = cfg
+        self._gradient_checkpointing_func = partial(checkpoint, use_reentrant=False)
         parts = dict(
             wte=nn.Embedding(cfg.embedding_size, cfg.d_model),
             blocks=nn.ModuleList(LLaDABlock(cfg) for _ in range(cfg.n_layers)),
@@ -222,12 +251,15 @@ class LLaDAModel(nn.Module):
             parts["ff_out"] = nn.Linear(cfg.d_model, cfg.embedding_size, bias=cfg.include_bias)
         self.transformer = nn.ModuleDict(parts)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_span(input_ids, attention_mask)[0]
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                logits_at: LogitsAt = None) -> torch.Tensor:
+        return self.forward_span(input_ids, attention_mask, logits_at=logits_at, keep_kv=False)[0]
 
     def forward_span(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, start: int = 0,
-                     past: KVCache | None = None) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """(logits [B, n, V], fresh per-layer (k, v) of the input) for `input_ids` [B, n].
+                     past: KVCache | None = None, logits_at: LogitsAt = None, keep_kv: bool = True
+                     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """(logits [B, n, V] or at `logits_at`, fresh per-layer (k, v) of the input, empty unless
+        keep_kv) for `input_ids` [B, n].
 
         Without `past` the input is the whole sequence. With `past`, the input is the span of absolute
         positions start..start+n-1 (RoPE uses those positions) and attends to the cached keys/values
@@ -249,15 +281,25 @@ class LLaDAModel(nn.Module):
         if attention_mask is not None and not bool(attention_mask.all()):
             # key padding only: [B, 1, 1, T] boolean, True = may attend
             attn_bias = attention_mask.bool()[:, None, None, :]
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         fresh = []
         for i, block in enumerate(t["blocks"]):
-            layer_past = None if past is None else (past.keys[i], past.values[i])
-            x, k, v = block(x, cos, sin, attn_bias, layer_past, start)
-            fresh.append((k, v))
-        x = t["ln_f"](x)
+            if recompute and past is None:  # keep only the block's input; rerun it in the backward pass
+                x, k, v = self._gradient_checkpointing_func(block, x, cos, sin, attn_bias)
+            else:
+                x, k, v = block(x, cos, sin, attn_bias, None if past is None else (past.keys[i], past.values[i]),
+                                start)
+            if keep_kv:
+                fresh.append((k, v))
+        return self.head(x, logits_at), fresh
+
+    def head(self, x: torch.Tensor, logits_at: LogitsAt = None) -> torch.Tensor:
+        """ln_f and the LM head of the final hidden states x [B, n, d], at `logits_at` only."""
+        t = self.transformer
+        x = t["ln_f"](select_positions(x, logits_at))
         head = t["ff_out"].weight if "ff_out" in t else t["wte"].weight
         bias = t["ff_out"].bias if "ff_out" in t else None
-        return F.linear(x, head, bias), fresh
+        return F.linear(x, head, bias)
 
 
 class LLaDAModelLM(PreTrainedModel):
@@ -266,7 +308,7 @@ class LLaDAModelLM(PreTrainedModel):
     config_class = LLaDAConfig
     base_model_prefix = "model"
     _no_split_modules = ["LLaDABlock"]
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: LLaDAConfig):
         config.check_supported()
@@ -291,6 +333,17 @@ class LLaDAModelLM(PreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.model.transformer["wte"] = value
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> MaskedLMOutput:
-        return MaskedLMOutput(logits=self.model(input_ids, attention_mask))
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                logits_at: LogitsAt = None, **_) -> MaskedLMOutput:
+        """`.logits` [B, T, V], or only at `logits_at` (see `select_positions`)."""
+        return MaskedLMOutput(logits=self.model(input_ids, attention_mask, logits_at))
+
+
+def set_activation_checkpointing(model: nn.Module, enabled: bool = True) -> int:
+    """Switch per-block activation checkpointing of every native LLaDA module inside `model` (through
+    PEFT and DDP wrappers); returns how many modules were switched (0: not a native LLaDA model)."""
+    found = [m for m in model.modules() if isinstance(m, LLaDAModel)]
+    for m in found:
+        m.gradient_checkpointing = enabled
+    return len(found)
 

@@ -4,19 +4,28 @@ A mask predictor maps token ids (+ an optional key-padding attention mask) to pe
 logits over the vocabulary. Special token ids travel with it (never hard-coded elsewhere), and
 so does the quirk of Dream-style models, whose logits are shifted by one position because they
 keep the next-token head of the autoregressive model they were initialised from.
+
+Precision is part of the predictor: every forward runs under `autocast()`, bf16 autocast on CUDA
+and full precision elsewhere, so the sampler and the learner compute the same numbers (LoRA
+included: PEFT keeps adapters in fp32, autocast runs their matmuls in bf16 like the base's).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from dllmrl_core.models.llada import LLaDAModelLM, LogitsAt, select_positions
+
 
 @dataclass
 class MaskPredictor:
-    """`predictor(ids [B, T], attention_mask [B, T] | None) -> logits [B, T, V]`.
+    """`predictor(ids [B, T], attention_mask [B, T] | None, logits_at=None) -> logits [B, T, V]`, or
+    only at `logits_at` (a column slice -> [B, w, V], or a [B, T] bool mask -> [k, V] in row-major
+    order); the native LLaDA module applies its head to those positions only, others select afterwards.
 
     model:         the torch module (native LLaDA, remote-code model, or a PEFT wrapper of either)
     mask_id:       id of the [MASK] token
@@ -26,6 +35,8 @@ class MaskPredictor:
     shift_logits:  Dream convention: the logit for position i is produced at position i-1
     dream_inputs:  pass padding as Dream does (pairwise [B,1,T,T] mask + position ids)
     version:       weight version of the adapter currently loaded (stamped into RolloutBatch)
+    gather_logits: apply the native head at `logits_at` only; False computes every position's
+                   logits and selects afterwards (same values: the reference of the parity tests)
     """
 
     model: nn.Module
@@ -36,6 +47,7 @@ class MaskPredictor:
     shift_logits: bool = False
     dream_inputs: bool = False
     version: int = 0
+    gather_logits: bool = True
 
     def __post_init__(self) -> None:
         if self.pad_id is not None and self.pad_id == self.mask_id:
@@ -53,17 +65,47 @@ class MaskPredictor:
         """Ids that end a completion (EOS, and EoT when the tokenizer has one)."""
         return tuple(i for i in (self.eos_id, self.eot_id) if i is not None)
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def base_model(self) -> nn.Module:
+        """The model under its DDP and PEFT wrappers (where the LoRA layers live)."""
+        return base_module(self.model)
+
+    @property
+    def native(self) -> bool:
+        """True for the native LLaDA module (KV cache, head applied at `logits_at` only)."""
+        return isinstance(self.base_model, LLaDAModelLM)
+
+    def autocast(self):
+        """The dtype policy of every forward: bf16 autocast on CUDA, full precision elsewhere."""
+        if self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                 logits_at: LogitsAt = None) -> torch.Tensor:
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None  # nothing padded: the unmasked fast path, same result
-        if self.dream_inputs:
-            out = self.model(input_ids, **_dream_padding(attention_mask))
-        else:
-            out = self.model(input_ids, attention_mask=attention_mask)
+        with self.autocast():
+            if self.gather_logits and self.native and not self.shift_logits:
+                out = self.model(input_ids, attention_mask=attention_mask, logits_at=logits_at)
+                return out.logits
+            if self.dream_inputs:
+                out = self.model(input_ids, **_dream_padding(attention_mask))
+            else:
+                out = self.model(input_ids, attention_mask=attention_mask)
         logits = out.logits if hasattr(out, "logits") else out[0]
         if self.shift_logits:  # position i's logit was produced at i-1; position 0 keeps its own
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-        return logits
+        return select_positions(logits, logits_at)
+
+
+def base_module(model: nn.Module) -> nn.Module:
+    """`model` without its DDP (`.module`) and PEFT (`get_base_model()`) wrappers."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
 
 
 def _dream_padding(attention_mask: torch.Tensor | None) -> dict:

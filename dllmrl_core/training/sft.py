@@ -69,8 +69,9 @@ def sft_loss(model: MaskPredictor, batch: SFTBatch, generator: torch.Generator) 
     noisy = batch.answer_ids.masked_fill(masked, model.mask_id)
     ids = torch.cat([batch.prompt_ids, noisy], dim=1)
     attn = torch.cat([batch.prompt_mask, torch.ones_like(masked)], dim=1)
-    logits = model(ids, attn)[:, batch.prompt_ids.shape[1]:]                           # [B, A, V]
-    ce = F.cross_entropy(logits[masked].float(), batch.answer_ids[masked], reduction="none")
+    at = F.pad(masked, (batch.prompt_ids.shape[1], 0))                                 # [B, P+A]
+    logits = model(ids, attn, logits_at=at)                                             # [n, V], masked only
+    ce = F.cross_entropy(logits.float(), batch.answer_ids[masked], reduction="none")
     weight = (1.0 / t.expand(B, A))[masked] / A
     return (ce * weight).sum() / B
 

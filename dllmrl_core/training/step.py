@@ -1,6 +1,7 @@
 """One learner step: policy terms → log-probs → objective loss → backward → clip → AdamW step.
 
-Knows nothing of Ray. Under DDP the policy's module is DDP-wrapped and gradients are averaged
+Knows nothing of Ray. Forwards run under the predictor's dtype policy (bf16 autocast on GPU,
+`MaskPredictor.autocast`), the same as the sampler's. Under DDP the policy's module is DDP-wrapped and gradients are averaged
 over ranks; terms carry global normalizers, so the caller scales by the world size
 (`loss_scale`) to turn that average back into the full-batch sum.
 """
@@ -54,13 +55,6 @@ def adapters_disabled(policy: MaskPredictor):
         yield
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on GPU; full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def chunks(n: int, size: int | None) -> list[slice]:
     size = size or max(n, 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -69,11 +63,7 @@ def chunks(n: int, size: int | None) -> list[slice]:
 @torch.no_grad()
 def score_query(policy: MaskPredictor, query: LogpQuery, micro_rows: int | None = None) -> torch.Tensor:
     """[N, L] log-probs of a query without gradient, in row chunks."""
-    parts = []
-    with autocast_for(policy.device):
-        for part in chunks(len(query), micro_rows):
-            parts.append(token_logp(policy, query.rows(part)).logp)
-    return torch.cat(parts)
+    return torch.cat([token_logp(policy, query.rows(part)).logp for part in chunks(len(query), micro_rows)])
 
 
 def freeze_old_and_ref(policy: MaskPredictor, iterations: list[list[PolicyTerm]], needs_ref: bool,
@@ -106,7 +96,7 @@ def train_step(policy: MaskPredictor, optimizer: torch.optim.Optimizer, schedule
     for i, (term, part) in enumerate(work):
         sliced = term.rows(part)
         sync = i == len(work) - 1 or not isinstance(model, nn.parallel.DistributedDataParallel)
-        with (contextlib.nullcontext() if sync else model.no_sync()), autocast_for(policy.device):
+        with contextlib.nullcontext() if sync else model.no_sync():
             scored = token_logp(policy, sliced.query)
             out = loss_fn(sliced, scored.logp, scored.entropy)
             (out.loss * loss_scale).backward()

@@ -64,8 +64,10 @@ def test_batched_step_logp_equals_the_per_row_computation(policy, tokenizer, nam
             assert len(term) > 1
             batched = token_logp(policy, term.query)
             rows = [token_logp(policy, term.query.rows(slice(i, i + 1))) for i in range(len(term))]
-            torch.testing.assert_close(batched.logp, torch.cat([r.logp for r in rows]), atol=1e-6, rtol=0)
-            torch.testing.assert_close(batched.entropy, torch.cat([r.entropy for r in rows]), atol=1e-6, rtol=0)
+            # the LM head runs on the scored positions only; a GEMM of 1-3 rows takes another CPU kernel,
+            # which can differ in the last bit from the batched one
+            torch.testing.assert_close(batched.logp, torch.cat([r.logp for r in rows]), atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(batched.entropy, torch.cat([r.entropy for r in rows]), atol=1e-6, rtol=1e-6)
             assert bool((batched.logp[term.query.target_mask] < 0).all())
 
 
