@@ -12,6 +12,8 @@ options of a method under another method's name are one-line errors naming the k
     train:      TrainConfig (below)
     rollout, reward, learner, status: the Ray system's actors (the loop ignores them)
     checkpoint, eval:    where checkpoints/metrics go; held-out evaluation
+    placement:  disaggregated (rollout and learner actors) or colocated (one worker per GPU does both)
+    plan:       dllmrl_core.planning.PlanConfig (the memory plan checked before a run starts)
     warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
 """
 
@@ -29,6 +31,7 @@ from dllmrl_core.objectives import diffu_grpo as _diffu_grpo
 from dllmrl_core.objectives import dispo as _dispo
 from dllmrl_core.objectives import egspo as _egspo
 from dllmrl_core.objectives import sapo as _sapo
+from dllmrl_core.planning import PlanConfig
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import TaskConfig
 from dllmrl_core.training.optim import OptimConfig
@@ -145,6 +148,11 @@ class RunConfig(ConfigModel):
     checkpoint: CheckpointConfig = CheckpointConfig()
     status: StatusConfig = StatusConfig()
     eval: EvalConfig = EvalConfig()
+    placement: Literal["disaggregated", "colocated"] = Field(
+        "disaggregated", description="disaggregated: rollout workers and learner ranks are separate actors (weights "
+                                     "travel); colocated: learner.num_workers workers, each samples its share of the "
+                                     "batch and then trains under DDP (rollout section unused)")
+    plan: PlanConfig = PlanConfig()
     warm_start: WarmStartConfig | None = None
 
     @field_validator("sampler", mode="before")
@@ -174,6 +182,9 @@ class RunConfig(ConfigModel):
                              f"sampler.block_length ({self.sampler.block_length})")
         if self.algorithm.name == "sapo" and self.sampler.steps < 2:
             raise ValueError("sampler.steps: sapo needs at least 2 denoising steps")
+        if self.placement == "colocated" and self.train.max_staleness:
+            raise ValueError("train.max_staleness: placement colocated samples and learns on the same GPU in turn, "
+                             "so there is nothing to overlap: use 0")
         return self
 
 

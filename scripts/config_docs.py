@@ -313,9 +313,10 @@ def anchor(path: str) -> str:
 def render_sections(sections: list[Section], top: int) -> list[str]:
     lines = []
     for s in sections:
-        if s.depth == 0:
+        if s.depth == 0 and not s.keys:
             continue
-        lines += ["", f"{'#' * (top + s.depth - 1)} `{s.path}`", ""]
+        title = f"`{s.path}`" if s.depth else "Top-level keys"
+        lines += ["", f"{'#' * (top + max(s.depth, 1) - 1)} {title}", ""]
         if s.intro:
             lines.append(md(s.intro))
         if s.path in EXTRA:

@@ -8,6 +8,7 @@ Every objective module provides:
     needs_ref(cfg)                           whether reference log-probs (adapters off) are needed
     prepare(scored, cfg, special, gen)       -> [iteration][PolicyTerm]: advantages and queries
     loss(term, logp, entropy, cfg)           -> LossOutput, over tensors only
+    memory_shape(cfg, sampler, rows)         -> MemoryShape: term sizes and rollout extras (memory plan)
 """
 
 from dllmrl_core.objectives import agrpo, diffu_grpo, dispo, egspo, sapo

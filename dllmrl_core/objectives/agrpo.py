@@ -27,8 +27,9 @@ from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.likelihood import step_query
-from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
-                                           no_branches, stratified_uniforms, token_pg_loss)
+from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
+                                           group_advantages, no_branches, revealed_per_step, stratified_uniforms,
+                                           token_pg_loss)
 from dllmrl_core.types import RolloutBatch, ScoredBatch
 
 
@@ -57,6 +58,11 @@ def num_iterations(cfg: Config) -> int:
 
 def needs_ref(cfg: Config) -> bool:
     return cfg.beta > 0
+
+
+def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
+    """k step queries per rollout, each scoring the tokens one step revealed."""
+    return MemoryShape(terms=((rows * cfg.mc_samples, revealed_per_step(sampler)),))
 
 
 def last_content_step(rollout: RolloutBatch, stop_ids: tuple[int, ...]) -> torch.Tensor:

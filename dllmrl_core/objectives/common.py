@@ -30,6 +30,29 @@ class RolloutOptions:
     keep_logits_steps: torch.Tensor | None = None  # [B] step per row, -1 = none
 
 
+@dataclass(frozen=True)
+class MemoryShape:
+    """What a method's batch costs in memory beyond plain sampling (read by the memory planner).
+
+    terms:              (rows, scored positions per row) of each term of one optimizer step
+    continuations:      extra rows the sampler denoises from intermediate states (SAPO), per rollout
+    extra_masks:        mask tokens those continuations append
+    kept_positions:     positions per rollout whose fp32 logits the sampler keeps until branching (DiSPO)
+    completion_logits:  every step needs the logits of the whole completion, not only the block (EGSPO)
+    """
+
+    terms: tuple[tuple[int, int], ...]
+    continuations: int = 0
+    extra_masks: int = 0
+    kept_positions: int = 0
+    completion_logits: bool = False
+
+
+def revealed_per_step(sampler) -> int:
+    """The most tokens one step of the fixed schedule commits (a step query's targets)."""
+    return -(-sampler.block_length // sampler.steps_per_block)
+
+
 def plain_rollout(cfg, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
     """`rollout_options` of methods that need nothing beyond the standard records."""
     return RolloutOptions()

@@ -22,8 +22,8 @@ from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.likelihood import mean_field_query
-from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, SpecialTokens, group_advantages, no_branches,
-                                           plain_rollout, token_pg_loss)
+from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, SpecialTokens, group_advantages,
+                                           no_branches, plain_rollout, token_pg_loss)
 from dllmrl_core.types import ScoredBatch
 
 
@@ -48,6 +48,11 @@ def num_iterations(cfg: Config) -> int:
 
 def needs_ref(cfg: Config) -> bool:
     return cfg.beta > 0
+
+
+def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
+    """One mean-field term per step: every row scores its completion (at most L positions)."""
+    return MemoryShape(terms=((rows, sampler.gen_length),))
 
 
 def mask_seeds(cfg: Config, generator: torch.Generator) -> list[int]:

@@ -24,8 +24,8 @@ from pydantic import Field
 
 from dllmrl_core.likelihood import branch_query
 from dllmrl_core.objectives import diffu_grpo
-from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
-                                           row_pg_loss, token_pg_loss)
+from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
+                                           group_advantages, row_pg_loss, token_pg_loss)
 from dllmrl_core.sampling.branching import fill_from_logits
 from dllmrl_core.types import ScoredBatch
 
@@ -59,6 +59,14 @@ num_iterations = diffu_grpo.num_iterations
 
 def needs_ref(cfg: Config) -> bool:
     return cfg.beta > 0 or (cfg.step_beta or 0) > 0
+
+
+def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
+    """The base term, and Z branch rows per rollout scoring the positions still masked at the chosen
+    step. Under p(t) ∝ ((t+1)/S)^degree a state keeps L/(degree+2) masks on average; planned at twice
+    that (what the sampler's kept logits hold too)."""
+    masked = min(sampler.gen_length, -(-2 * sampler.gen_length // int(cfg.timestep_degree + 2)))
+    return MemoryShape(terms=((rows, sampler.gen_length), (rows * cfg.num_branches, masked)), kept_positions=masked)
 
 
 def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,

@@ -28,8 +28,8 @@ from pydantic import Field
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.agrpo import last_content_step
-from dllmrl_core.objectives.common import (LossOutput, PolicyTerm, RolloutOptions, SpecialTokens, group_advantages,
-                                           row_pg_loss)
+from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
+                                           group_advantages, revealed_per_step, row_pg_loss)
 from dllmrl_core.sampling.branching import greedy_branches, select_steps
 from dllmrl_core.types import ScoredBatch
 
@@ -65,6 +65,13 @@ def num_iterations(cfg: Config) -> int:
 
 def needs_ref(cfg: Config) -> bool:
     return cfg.beta > 0
+
+
+def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
+    """K step queries per rollout (one slot per update with `per_step`); the sampler needs the whole
+    completion's logits at every step for the greedy fills."""
+    per_term = rows * (cfg.num_steps if cfg.updates == "accumulate" else 1)
+    return MemoryShape(terms=((per_term, revealed_per_step(sampler)),), completion_logits=True)
 
 
 def advantages(scored: ScoredBatch, cfg: Config) -> torch.Tensor:

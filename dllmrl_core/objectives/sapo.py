@@ -20,7 +20,7 @@ import torch
 from pydantic import Field
 
 from dllmrl_core.objectives import diffu_grpo
-from dllmrl_core.objectives.common import PolicyTerm, SpecialTokens, group_advantages, plain_rollout
+from dllmrl_core.objectives.common import MemoryShape, PolicyTerm, SpecialTokens, group_advantages, plain_rollout
 from dllmrl_core.sampling.branching import sapo_continuations
 from dllmrl_core.types import ScoredBatch
 
@@ -49,6 +49,12 @@ def branch(model, rollout, cfg: Config, sampler, generator):
 num_iterations = diffu_grpo.num_iterations
 needs_ref = diffu_grpo.needs_ref
 loss = diffu_grpo.loss
+
+
+def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
+    """diffu-GRPO's term; the sampler also denoises N continuations per rollout."""
+    return MemoryShape(terms=((rows, sampler.gen_length),), continuations=cfg.num_continuations,
+                       extra_masks=cfg.continuation_extra_masks)
 
 
 def process_rewards(scored: ScoredBatch) -> torch.Tensor:

@@ -11,7 +11,8 @@ from dllmrl_core.configbase import ConfigModel
 
 
 class OptimConfig(ConfigModel):
-    """Defaults: d1's recipe (AdamW β (0.9, 0.99), wd 0.1, lr 3e-6, constant with warmup, clip 0.2)."""
+    """The learner's step. Defaults: d1's recipe (AdamW β (0.9, 0.99), wd 0.1, lr 3e-6, constant with
+    warmup, clip 0.2); memory knobs (micro-batches, activation checkpointing) change no result."""
 
     lr: float = Field(3e-6, gt=0, description="learning rate")
     betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas")
@@ -20,7 +21,11 @@ class OptimConfig(ConfigModel):
     schedule: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field(
         "constant_with_warmup", description="learning-rate schedule over train.steps (transformers get_scheduler)")
     warmup_steps: int = Field(0, ge=0, description="linear warmup steps")
-    micro_batch_rows: int | None = Field(None, ge=1, description="rows per forward/backward chunk (None = all)")
+    micro_batch_rows: int | Literal["auto"] | None = Field(
+        None, ge=1, description="rows per forward/backward chunk (None = all; auto = the largest the memory plan "
+                                "allows on the learner's GPU)")
+    activation_checkpointing: bool = Field(
+        False, description="recompute each block in the backward pass instead of keeping its activations")
 
 
 def build_optimizer(params, cfg: OptimConfig, total_steps: int):

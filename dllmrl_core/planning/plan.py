@@ -1,0 +1,290 @@
+"""The memory plan of a run: for every actor, the peak it will need, item by item, and whether it
+fits its GPU (`dllmrl plan CFG.yaml`, and the check `services.launch` runs before any actor starts).
+
+Actors: a rollout worker (base model, adapter, one denoising step of its chunk of the batch or of
+an evaluation, the method's branches), a learner rank (base model, adapter with its gradient and
+AdamW state, one micro-batch forward/backward), or under `placement: colocated` one worker that
+holds both and peaks at the larger of the two phases. Figures come from `planning/estimate.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.planning.estimate import (GiB, Lora, Precision, head_bytes, inference_activations, kv_cache,
+                                           learner_activations)
+from dllmrl_core.planning.shape import ModelShape, model_shape
+
+if TYPE_CHECKING:
+    from dllmrl_core.config import RunConfig
+
+
+class PlanConfig(ConfigModel):
+    """The memory plan `services.launch` checks before any actor starts (`dllmrl plan`, docs/gpu.md)."""
+
+    gpu_memory_gib: float = Field(79.6, gt=0, description="memory of one GPU in GiB (an 80 GB H100: 79.6)")
+    reserve_gib: float = Field(2.0, ge=0, description="GiB per GPU kept free: CUDA context, NCCL, allocator slack")
+    prompt_tokens: int = Field(256, ge=1, description="longest prompt, in tokens, the plan assumes")
+    enforce: bool = Field(True, description="services.launch refuses a config whose plan does not fit")
+
+
+@dataclass
+class Item:
+    what: str
+    bytes: float
+
+
+@dataclass
+class ActorPlan:
+    """One kind of actor: its resident items, the peaks of its phases, and its GPU budget."""
+
+    actor: str
+    count: int
+    device: str
+    gpus: float
+    resident: list[Item]
+    phases: dict[str, list[Item]]           # phase name -> what it adds on top of the resident items
+    capacity: float | None                  # bytes usable on its GPU(s); None = a CPU actor (not judged)
+    knob: str = ""                          # what to change when it does not fit
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def phase_bytes(self) -> dict[str, float]:
+        return {name: sum(i.bytes for i in items) for name, items in self.phases.items()}
+
+    @property
+    def peak_phase(self) -> str:
+        return max(self.phase_bytes, key=self.phase_bytes.get)
+
+    @property
+    def total(self) -> float:
+        return sum(i.bytes for i in self.resident) + max(self.phase_bytes.values(), default=0.0)
+
+    @property
+    def fits(self) -> bool:
+        return self.capacity is None or self.total <= self.capacity
+
+    def verdict(self) -> str:
+        if self.capacity is None:
+            return f"{self.actor}: {self.total / GiB:.2f} GiB on CPU (not checked)"
+        state = "fits" if self.fits else "does NOT fit"
+        return (f"{self.actor}: {self.total / GiB:.2f} GiB of {self.capacity / GiB:.2f} GiB usable "
+                f"({self.gpus:g} GPU) {state}" + ("" if self.fits else f": {self.knob}"))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every actor plan reads from the run config, resolved once."""
+
+    shape: ModelShape
+    lora: Lora
+    prompt: int                   # P, prompt tokens
+    gen: int                      # L, completion tokens
+    block: int
+    cfg_rows: int                 # 2 with classifier-free guidance (both halves in one batch), else 1
+    method: object                # the objective module
+    algo: object                  # its config
+
+
+def plan_run(cfg: RunConfig) -> list[ActorPlan]:
+    """Every actor kind of the run, with its items and verdict."""
+    s = setting(cfg)
+    if cfg.placement == "colocated":
+        return [colocated_plan(cfg, s)]
+    return [rollout_plan(cfg, s), learner_plan(cfg, s)]
+
+
+def setting(cfg: RunConfig) -> Setting:
+    from dllmrl_core.objectives import get_objective
+
+    shape = model_shape(cfg.model.path, cfg.warm_start)
+    targets = cfg.model.lora.targets
+    lora = Lora(cfg.model.lora.r, cfg.model.lora.dropout, shape.lora_roles(targets),
+                shape.lora_params(targets, cfg.model.lora.r))
+    return Setting(shape=shape, lora=lora, prompt=cfg.plan.prompt_tokens, gen=cfg.sampler.gen_length,
+                   block=cfg.sampler.block_length, cfg_rows=2 if cfg.sampler.cfg_scale > 0 else 1,
+                   method=get_objective(cfg.algorithm.name), algo=cfg.algorithm.selected)
+
+
+def precision(cfg: RunConfig, gpus: float) -> Precision:
+    forced = cfg.model.device
+    return Precision("cpu" if (forced or "").startswith("cpu") or gpus == 0 else "cuda")
+
+
+def capacity(cfg: RunConfig, gpus: float, prec: Precision) -> float | None:
+    if prec.device == "cpu":
+        return None
+    return gpus * (cfg.plan.gpu_memory_gib - cfg.plan.reserve_gib) * GiB
+
+
+def weights(s: Setting, prec: Precision) -> Item:
+    return Item(f"base weights ({'bf16' if prec.weight_bytes == 2 else 'fp32'}, {s.shape.params / 1e9:.2f} B params)",
+                s.shape.params * prec.weight_bytes)
+
+
+def adapter(s: Setting, trained: bool, world: int, prec: Precision) -> list[Item]:
+    n = s.lora.params
+    if not trained:
+        return [Item(f"LoRA r {s.lora.r} (fp32, {n / 1e6:.1f} M params)", 4 * n)]
+    items = [Item(f"LoRA r {s.lora.r} + gradient + AdamW moments (fp32, {n / 1e6:.1f} M params)", 16 * n)]
+    if world > 1:
+        items.append(Item("DDP gradient buckets (fp32)", 4 * n))
+    if prec.autocast:
+        items.append(Item("LoRA weights cast to bf16 under autocast (kept for backward)", 2 * n))
+    return items
+
+
+def chunk_rows(cfg: RunConfig, workers: int) -> int:
+    """Rows one worker generates: whole prompt groups, the batch split over the workers."""
+    return math.ceil(cfg.train.prompts_per_step / workers) * cfg.train.group_size
+
+
+def sampler_phases(cfg: RunConfig, s: Setting, prec: Precision, workers: int) -> dict[str, list[Item]]:
+    """A training denoising step of one worker's chunk, SAPO's continuations, and an evaluation step."""
+    rows = chunk_rows(cfg, workers)
+    extra = s.method.memory_shape(s.algo, cfg.sampler, rows)
+    T = s.prompt + s.gen
+    logit_rows = s.gen if extra.completion_logits else s.block
+    train = step_items(s, prec, rows, T, logit_rows, cfg.sampler.cache, f"training step ({rows} rows)")
+    if extra.kept_positions:
+        train.append(Item(f"kept logits (fp32, {extra.kept_positions} positions per row)",
+                          4 * rows * extra.kept_positions * s.shape.vocab))
+    phases = {"sampling": train}
+    if extra.continuations:
+        M, E = rows * extra.continuations, extra.extra_masks
+        phases["continuations"] = step_items(s, prec, M, T + E, s.block, "none", f"continuations ({M} rows)")
+    if cfg.eval.before or cfg.eval.after or cfg.eval.every:
+        rows_eval = math.ceil(cfg.eval.num_examples / workers)
+        gen = cfg.eval.gen_length or cfg.sampler.gen_length
+        phases["evaluation"] = step_items(s, prec, rows_eval, s.prompt + gen, min(cfg.eval.block_length, gen),
+                                          "none", f"evaluation step ({rows_eval} rows)")
+    return phases
+
+
+def step_items(s: Setting, prec: Precision, rows: int, T: int, logit_rows: int, cache: str, what: str) -> list[Item]:
+    n = rows * s.cfg_rows
+    items = [Item(f"{what}: forward over {T} tokens", inference_activations(s.shape, prec, n * T)),
+             Item(f"{what}: logits of {logit_rows} positions per row", head_bytes(s.shape, n * logit_rows, "sampler"))]
+    if cache != "none":
+        items.append(Item(f"{what}: KV cache ({cache})", kv_cache(s.shape, prec, n * T)))
+    return items
+
+
+def learner_phases(cfg: RunConfig, s: Setting, prec: Precision, world: int, micro: int | None = None
+                   ) -> dict[str, list[Item]]:
+    """The largest micro-batch forward/backward of one optimizer step, and the no-grad scoring of
+    old/reference log-probs, on one rank."""
+    rows_total = cfg.train.prompts_per_step * cfg.train.group_size
+    terms = s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms
+    micro = micro if micro is not None else resolved_micro(cfg)
+    T, ckpt = s.prompt + s.gen, cfg.optim.activation_checkpointing
+    best: dict[str, list[Item]] = {}
+    for rows, positions in terms:
+        mb = min(math.ceil(rows / world), micro or rows)
+        tokens = mb * T
+        train = [Item(f"micro-batch of {mb} rows × {T} tokens: activations"
+                      f"{' (checkpointed)' if ckpt else ''}",
+                      learner_activations(s.shape, s.lora, prec, tokens, ckpt)),
+                 Item(f"logits of {mb * positions} scored positions", head_bytes(s.shape, mb * positions, "learner"))]
+        score = [Item(f"scoring {mb} rows without gradient", inference_activations(s.shape, prec, tokens)),
+                 Item(f"logits of {mb * positions} scored positions", head_bytes(s.shape, mb * positions, "scoring"))]
+        for name, items in (("learner step", train), ("old/ref log-probs", score)):
+            if name not in best or sum(i.bytes for i in items) > sum(i.bytes for i in best[name]):
+                best[name] = items
+    return best
+
+
+def resolved_micro(cfg: RunConfig) -> int | None:
+    micro = cfg.optim.micro_batch_rows
+    return None if micro is None or micro == "auto" else micro
+
+
+def learner_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
+    lc = cfg.learner
+    prec = precision(cfg, lc.num_gpus_per_worker)
+    micro = auto_micro_rows(cfg) if cfg.optim.micro_batch_rows == "auto" else None
+    plan = ActorPlan("learner rank", lc.num_workers, prec.device, lc.num_gpus_per_worker,
+                     [weights(s, prec), *adapter(s, True, lc.num_workers, prec)],
+                     learner_phases(cfg, s, prec, lc.num_workers, micro), capacity(cfg, lc.num_gpus_per_worker, prec))
+    plan.knob = learner_knob(cfg, plan)
+    return plan
+
+
+def rollout_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
+    rc = cfg.rollout
+    prec = precision(cfg, rc.num_gpus_per_worker)
+    return ActorPlan("rollout worker", rc.num_workers, prec.device, rc.num_gpus_per_worker,
+                     [weights(s, prec), *adapter(s, False, 1, prec)], sampler_phases(cfg, s, prec, rc.num_workers),
+                     capacity(cfg, rc.num_gpus_per_worker, prec),
+                     knob="raise rollout.num_workers (fewer rows per worker), lower eval.num_examples, or set "
+                          "sampler.cache: none")
+
+
+def colocated_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
+    lc = cfg.learner
+    prec = precision(cfg, lc.num_gpus_per_worker)
+    micro = auto_micro_rows(cfg) if cfg.optim.micro_batch_rows == "auto" else None
+    phases = {**sampler_phases(cfg, s, prec, lc.num_workers), **learner_phases(cfg, s, prec, lc.num_workers, micro)}
+    plan = ActorPlan("colocated worker", lc.num_workers, prec.device, lc.num_gpus_per_worker,
+                     [weights(s, prec), *adapter(s, True, lc.num_workers, prec)], phases,
+                     capacity(cfg, lc.num_gpus_per_worker, prec))
+    plan.knob = learner_knob(cfg, plan) if plan.peak_phase in ("learner step", "old/ref log-probs") else \
+        "raise learner.num_workers (fewer rows per worker) or lower eval.num_examples"
+    return plan
+
+
+def learner_knob(cfg: RunConfig, plan: ActorPlan) -> str:
+    if cfg.optim.micro_batch_rows != 1:
+        return "set optim.micro_batch_rows: auto (or a smaller number)"
+    if not cfg.optim.activation_checkpointing:
+        return "set optim.activation_checkpointing: true"
+    return "use more GPU memory per rank, or shorten sampler.gen_length"
+
+
+def auto_micro_rows(cfg: RunConfig) -> int:
+    """The largest micro-batch whose learner plan fits (1 if none does); CPU actors: every row."""
+    s = setting(cfg)
+    lc = cfg.learner
+    prec = precision(cfg, lc.num_gpus_per_worker)
+    rows_total = cfg.train.prompts_per_step * cfg.train.group_size
+    most = max(math.ceil(r / lc.num_workers) for r, _ in s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms)
+    cap = capacity(cfg, lc.num_gpus_per_worker, prec)
+    if cap is None:
+        return most
+    resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, lc.num_workers, prec)])
+    for micro in range(most, 0, -1):
+        peak = max(sum(i.bytes for i in items) for items in learner_phases(cfg, s, prec, lc.num_workers, micro).values())
+        if resident + peak <= cap:
+            return micro
+    return 1
+
+
+def check(cfg: RunConfig) -> list[ActorPlan]:
+    """Raise ValueError (one line: the actor, the figure, the knob) if any GPU actor does not fit."""
+    plans = plan_run(cfg)
+    for plan in plans:
+        if not plan.fits:
+            raise ValueError(f"memory plan: {plan.verdict()} (peak: {plan.peak_phase}; `dllmrl plan` shows every item)")
+    return plans
+
+
+def render(plans: list[ActorPlan]) -> str:
+    """The plan as a text table, one block per actor kind."""
+    lines = []
+    for p in plans:
+        gpus = f"{p.gpus:g} GPU" if p.device == "cuda" else "CPU"
+        lines.append(f"{p.actor} × {p.count} ({gpus} each)")
+        for item in p.resident:
+            lines.append(f"  {item.bytes / GiB:9.2f} GiB  {item.what}")
+        for name, items in p.phases.items():
+            mark = "  <- peak" if name == p.peak_phase else ""
+            lines.append(f"  {sum(i.bytes for i in items) / GiB:9.2f} GiB  during {name}{mark}")
+            lines += [f"  {'':9s}      {i.bytes / GiB:7.2f} GiB  {i.what}" for i in items]
+        lines.append(f"  {p.total / GiB:9.2f} GiB  peak -> {p.verdict()}")
+        lines += [f"  note: {n}" for n in p.notes]
+    return "\n".join(lines)
