@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 import torch.nn.functional as F
 
+from dllmrl_core.likelihood.head import head_logp, restrict
 from dllmrl_core.models.predictor import MaskPredictor
 
 
@@ -58,30 +59,31 @@ class TokenLogp:
 def token_logp(model: MaskPredictor, query: LogpQuery) -> TokenLogp:
     """log p(target_j | input) at every targeted position, in fp32, differentiable if grad is on.
 
-    Only the targeted positions reach the LM head and the (large-vocabulary) softmax: the model is
-    asked for logits at those positions alone (`logits_at`), n rows instead of N·(P+L).
+    Only the targeted positions reach the LM head: the native model returns their final hidden
+    states and `head_logp` turns them into log-probs a chunk at a time, so the [n, V] logits never
+    exist at once (forward or backward). Other models (and `gather_logits=False`, the reference path)
+    compute the logits at those positions and take the same log-softmax.
     """
     where = query.target_mask.nonzero(as_tuple=True)
     at = F.pad(query.target_mask, (query.prompt_len, 0))                            # [N, P+L] bool
-    picked = model(query.input_ids, query.attention_mask, logits_at=at).float()     # [n, V]
-    if query.temperature != 1.0:
-        picked = picked / query.temperature
-    picked[:, model.mask_id] = float("-inf")  # the sampler never draws [MASK]; score the same distribution
-    if query.support_ids is not None:
-        support = query.support_ids[where]                                         # [n, W]
-        allowed = torch.zeros_like(picked, dtype=torch.bool)
-        allowed.scatter_(1, support.clamp(min=0), support >= 0)
-        picked = picked.masked_fill(~allowed, float("-inf"))
-    logp_all = F.log_softmax(picked, dim=-1)
-    chosen = logp_all.gather(1, query.target_ids[where][:, None]).squeeze(1)
-    logp = torch.zeros(query.target_mask.shape, dtype=torch.float32, device=picked.device)
-    ent = torch.zeros_like(logp)
-    return TokenLogp(logp=logp.index_put(where, chosen), entropy=ent.index_put(where, entropy(logp_all)))
+    support = None if query.support_ids is None else query.support_ids[where]       # [n, W]
+    targets = query.target_ids[where]                                               # [n]
+    if model.gathers:
+        weight, bias = model.head_params
+        with model.autocast():
+            chosen, ent = head_logp(model.hidden(query.input_ids, query.attention_mask, at), weight, bias, targets,
+                                    query.temperature, model.mask_id, support)
+    else:
+        logits = model(query.input_ids, query.attention_mask, logits_at=at)         # [n, V]
+        logp_all = F.log_softmax(restrict(logits, query.temperature, model.mask_id, support), dim=-1)
+        chosen, ent = logp_all.gather(1, targets[:, None]).squeeze(1), entropy(logp_all)
+    logp = torch.zeros(query.target_mask.shape, dtype=torch.float32, device=chosen.device)
+    return TokenLogp(logp=logp.index_put(where, chosen), entropy=torch.zeros_like(logp).index_put(where, ent))
 
 
 @torch.no_grad()
 def entropy(logp: torch.Tensor, rows_per_chunk: int = 256) -> torch.Tensor:
-    """[n] entropy of each row of log-probs [n, V], without gradient, a few rows at a time (two
-    [n, V] temporaries at LLaDA's 126k vocabulary would cost more than the log-probs themselves)."""
-    return torch.cat([torch.special.entr(part.exp()).sum(-1) for part in logp.split(rows_per_chunk)]) \
-        if len(logp) else logp.new_zeros(0)
+    """[n] entropy of each row of log-probs [n, V], without gradient, a few rows at a time."""
+    if not len(logp):
+        return logp.new_zeros(0)
+    return torch.cat([torch.special.entr(part.exp()).sum(-1) for part in logp.split(rows_per_chunk)])

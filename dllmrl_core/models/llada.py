@@ -252,14 +252,14 @@ class LLaDAModel(nn.Module):
         self.transformer = nn.ModuleDict(parts)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                logits_at: LogitsAt = None) -> torch.Tensor:
-        return self.forward_span(input_ids, attention_mask, logits_at=logits_at, keep_kv=False)[0]
+                logits_at: LogitsAt = None, hidden: bool = False) -> torch.Tensor:
+        return self.forward_span(input_ids, attention_mask, logits_at=logits_at, keep_kv=False, hidden=hidden)[0]
 
     def forward_span(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, start: int = 0,
-                     past: KVCache | None = None, logits_at: LogitsAt = None, keep_kv: bool = True
-                     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """(logits [B, n, V] or at `logits_at`, fresh per-layer (k, v) of the input, empty unless
-        keep_kv) for `input_ids` [B, n].
+                     past: KVCache | None = None, logits_at: LogitsAt = None, keep_kv: bool = True,
+                     hidden: bool = False) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """(logits [B, n, V] or at `logits_at` — with `hidden`, the final-norm hidden states there
+        instead —, fresh per-layer (k, v) of the input, empty unless keep_kv) for `input_ids` [B, n].
 
         Without `past` the input is the whole sequence. With `past`, the input is the span of absolute
         positions start..start+n-1 (RoPE uses those positions) and attends to the cached keys/values
@@ -291,15 +291,17 @@ class LLaDAModel(nn.Module):
                                 start)
             if keep_kv:
                 fresh.append((k, v))
-        return self.head(x, logits_at), fresh
+        x = self.transformer["ln_f"](select_positions(x, logits_at))
+        return (x if hidden else F.linear(x, *self.head_params())), fresh
 
     def head(self, x: torch.Tensor, logits_at: LogitsAt = None) -> torch.Tensor:
         """ln_f and the LM head of the final hidden states x [B, n, d], at `logits_at` only."""
+        return F.linear(self.transformer["ln_f"](select_positions(x, logits_at)), *self.head_params())
+
+    def head_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight [V, d], bias [V] | None) of the LM head (the embedding when tied)."""
         t = self.transformer
-        x = t["ln_f"](select_positions(x, logits_at))
-        head = t["ff_out"].weight if "ff_out" in t else t["wte"].weight
-        bias = t["ff_out"].bias if "ff_out" in t else None
-        return F.linear(x, head, bias)
+        return (t["ff_out"].weight, t["ff_out"].bias) if "ff_out" in t else (t["wte"].weight, None)
 
 
 class LLaDAModelLM(PreTrainedModel):
@@ -334,9 +336,11 @@ class LLaDAModelLM(PreTrainedModel):
         self.model.transformer["wte"] = value
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                logits_at: LogitsAt = None, **_) -> MaskedLMOutput:
-        """`.logits` [B, T, V], or only at `logits_at` (see `select_positions`)."""
-        return MaskedLMOutput(logits=self.model(input_ids, attention_mask, logits_at))
+                logits_at: LogitsAt = None, hidden: bool = False, **_) -> MaskedLMOutput:
+        """`.logits` [B, T, V], or only at `logits_at` (see `select_positions`); with `hidden`, the
+        final-norm hidden states there as `.hidden_states` instead (the head left to the caller)."""
+        out = self.model(input_ids, attention_mask, logits_at, hidden)
+        return MaskedLMOutput(hidden_states=out) if hidden else MaskedLMOutput(logits=out)
 
 
 def set_activation_checkpointing(model: nn.Module, enabled: bool = True) -> int:

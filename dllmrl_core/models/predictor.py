@@ -75,6 +75,23 @@ class MaskPredictor:
         """True for the native LLaDA module (KV cache, head applied at `logits_at` only)."""
         return isinstance(self.base_model, LLaDAModelLM)
 
+    @property
+    def gathers(self) -> bool:
+        """The model can return final hidden states at chosen positions (`hidden`, `head_params`)."""
+        return self.gather_logits and self.native and not self.shift_logits
+
+    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
+        """[k, d] final-norm hidden states at the True positions of `at` [B, T] (native LLaDA only)."""
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None
+        with self.autocast():
+            return self.model(input_ids, attention_mask=attention_mask, logits_at=at, hidden=True).hidden_states
+
+    @property
+    def head_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight [V, d], bias) of the native LM head."""
+        return self.base_model.model.head_params()
+
     def autocast(self):
         """The dtype policy of every forward: bf16 autocast on CUDA, full precision elsewhere."""
         if self.device.type == "cuda":
@@ -86,7 +103,7 @@ class MaskPredictor:
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None  # nothing padded: the unmasked fast path, same result
         with self.autocast():
-            if self.gather_logits and self.native and not self.shift_logits:
+            if self.gathers:
                 out = self.model(input_ids, attention_mask=attention_mask, logits_at=logits_at)
                 return out.logits
             if self.dream_inputs:

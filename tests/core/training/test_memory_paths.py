@@ -1,0 +1,132 @@
+"""The learner's memory paths change no number: logits gathered at the scored positions (through the
+chunked head), per-block activation checkpointing and micro-batches give the loss and gradients of
+the full path (every position's logits, no checkpointing, all rows at once), for every method."""
+
+import pytest
+import torch
+
+from dllmrl_core.likelihood import token_logp
+from dllmrl_core.likelihood import head as head_module
+from dllmrl_core.models import MaskPredictor, encode_prompts
+from dllmrl_core.models.llada import set_activation_checkpointing
+from dllmrl_core.objectives import OBJECTIVES
+from dllmrl_core.rollout import generate_rollouts, special_tokens
+from dllmrl_core.sampling import SamplerConfig
+from dllmrl_core.training.lora import LoraSettings, add_lora
+from dllmrl_core.training.step import chunks, freeze_old_and_ref
+from dllmrl_core.types import ScoredBatch
+
+SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
+SETTINGS = {"diffu_grpo": dict(num_iterations=1, beta=0.04), "sapo": dict(num_iterations=1, num_continuations=2,
+                                                                          continuation_extra_masks=8),
+            "agrpo": dict(mc_samples=3, beta=0.04), "dispo": dict(num_iterations=1), "egspo": dict(num_steps=3)}
+
+
+def build_policy(tiny_dir, dropout: float) -> MaskPredictor:
+    from dllmrl_core.models import load_mask_predictor
+
+    base = load_mask_predictor(tiny_dir, device="cpu")
+    torch.manual_seed(0)
+    model = add_lora(base.model, LoraSettings(r=4, alpha=8, dropout=dropout))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    return MaskPredictor(model=model, mask_id=base.mask_id, eos_id=base.eos_id, eot_id=base.eot_id, pad_id=base.pad_id)
+
+
+def prepared(policy, tokenizer, name):
+    ids, mask = encode_prompts(tokenizer, ["2+3", "Sort: c a b"])
+    ids, mask = ids.repeat_interleave(3, 0), mask.repeat_interleave(3, 0)
+    objective, cfg = OBJECTIVES[name], OBJECTIVES[name].Config(**SETTINGS[name])
+    batch = generate_rollouts(policy, ids, mask, torch.arange(2).repeat_interleave(3), SAMPLER, objective, cfg,
+                              torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    M = 0 if batch.branches is None else batch.branches.size
+    rewards = torch.rand(batch.batch_size, generator=g)
+    scored = ScoredBatch(rollout=batch, rewards=rewards, components={}, correct=rewards > 0.5,
+                         branch_rewards=torch.rand(M, generator=g) if M else None)
+    terms = objective.prepare(scored, cfg, special_tokens(policy), torch.Generator().manual_seed(2))[0]
+    policy.gather_logits = False
+    freeze_old_and_ref(policy, [terms], objective.needs_ref(cfg))
+    return objective, cfg, terms
+
+
+def loss_and_grads(policy, terms, objective, cfg, *, gather: bool, checkpointing: bool, micro: int | None):
+    policy.gather_logits = gather
+    set_activation_checkpointing(policy.model, checkpointing)
+    policy.model.train()
+    policy.model.zero_grad(set_to_none=True)
+    torch.manual_seed(3)  # LoRA dropout draws, identical in every variant (checkpointing restores the RNG)
+    total = 0.0
+    for term in terms:
+        for part in chunks(len(term), micro):
+            sliced = term.rows(part)
+            scored = token_logp(policy, sliced.query)
+            out = objective.loss(sliced, scored.logp, scored.entropy, cfg)
+            out.loss.backward()
+            total += float(out.loss.detach())
+    set_activation_checkpointing(policy.model, False)
+    grads = {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.requires_grad}
+    return total, grads
+
+
+def assert_same(ref, other):
+    loss_ref, grads_ref = ref
+    loss, grads = other
+    assert loss == pytest.approx(loss_ref, abs=1e-6, rel=1e-6)
+    assert any(g.abs().sum() > 0 for g in grads_ref.values())
+    for name, g in grads_ref.items():
+        torch.testing.assert_close(grads[name], g, atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_gathered_checkpointed_and_micro_batched_equal_the_full_path(tiny_dir, tokenizer, name):
+    policy = build_policy(tiny_dir, dropout=0.0)
+    objective, cfg, terms = prepared(policy, tokenizer, name)
+    full = loss_and_grads(policy, terms, objective, cfg, gather=False, checkpointing=False, micro=None)
+    for gather, ckpt, micro in ((True, False, None), (False, True, None), (True, True, None), (True, True, 2)):
+        assert_same(full, loss_and_grads(policy, terms, objective, cfg, gather=gather, checkpointing=ckpt,
+                                         micro=micro))
+
+
+def test_checkpointing_replays_lora_dropout_exactly(tiny_dir, tokenizer):
+    policy = build_policy(tiny_dir, dropout=0.2)
+    objective, cfg, terms = prepared(policy, tokenizer, "diffu_grpo")
+    plain = loss_and_grads(policy, terms, objective, cfg, gather=True, checkpointing=False, micro=None)
+    assert_same(plain, loss_and_grads(policy, terms, objective, cfg, gather=True, checkpointing=True, micro=None))
+
+
+@pytest.mark.parametrize("name", ["diffu_grpo", "agrpo"])
+def test_the_chunked_head_equals_the_full_log_softmax_across_chunk_boundaries(tiny_dir, tokenizer, name,
+                                                                             monkeypatch):
+    policy = build_policy(tiny_dir, dropout=0.0)
+    objective, cfg, terms = prepared(policy, tokenizer, name)
+    full = loss_and_grads(policy, terms, objective, cfg, gather=False, checkpointing=False, micro=None)
+    vocab = policy.head_params[0].shape[0]
+    monkeypatch.setattr(head_module, "CHUNK_BYTES", 4 * vocab * 5)  # 5 positions per chunk
+    assert head_module.chunk_size(vocab) == 5
+    assert_same(full, loss_and_grads(policy, terms, objective, cfg, gather=True, checkpointing=False, micro=None))
+
+
+def test_checkpointing_keeps_only_block_inputs(tiny_dir):
+    """With checkpointing, autograd keeps each block's input instead of its activations."""
+    policy = build_policy(tiny_dir, dropout=0.0)
+    ids = torch.randint(20, 60, (4, 30))
+
+    def saved_bytes(on: bool) -> int:
+        seen = {}
+
+        def pack(t):
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        set_activation_checkpointing(policy.model, on)
+        policy.model.train()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            policy.hidden(ids, None, torch.ones_like(ids, dtype=torch.bool)).sum()
+        set_activation_checkpointing(policy.model, False)
+        params = {p.untyped_storage().data_ptr() for p in policy.model.parameters()}
+        return sum(v for k, v in seen.items() if k not in params)
+
+    assert saved_bytes(True) < saved_bytes(False) / 3
