@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any, get_args, get_origin
 
-from dllmrl_core.commands import generate, score, sft
+from dllmrl_core.commands import generate, plan, score, sft
 from dllmrl_core.runtime import keep_freed_memory
 
-COMMANDS = {"generate": generate, "score": score, "sft": sft}
+COMMANDS = {"generate": generate, "plan": plan, "score": score, "sft": sft}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, model: Any, defaults: dict | None = None) -> None:

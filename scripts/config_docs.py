@@ -223,6 +223,11 @@ def type_text(tp: Any, constraints: list[Any]) -> str:
     others: list[str] = []
     limit = bounds(constraints)
     for arg in union_args(tp):
+        if typing.get_origin(arg) is typing.Annotated:  # int with its own bounds inside a union
+            inner, *meta = typing.get_args(arg)
+            inner_limit = bounds([m for f in meta for m in getattr(f, "metadata", [f])])
+            others.append(plain_type(inner) + (f" {inner_limit}" if inner_limit else ""))
+            continue
         if typing.get_origin(arg) is Literal:
             literals += [str(a) for a in typing.get_args(arg)]
             continue

@@ -24,7 +24,8 @@ TASKS = {  # d1 update budgets (DiSPO App. D.3) and d1's μ per task
 }
 D1_LORA = {"r": 128, "alpha": 64, "dropout": 0.05, "targets": "d1_compatible"}
 D1_OPTIM = {"lr": 3.0e-6, "betas": [0.9, 0.99], "weight_decay": 0.1, "max_grad_norm": 0.2,
-            "schedule": "constant_with_warmup", "warmup_steps": 1}
+            "schedule": "constant_with_warmup", "warmup_steps": 1,
+            "micro_batch_rows": "auto"}  # the largest micro-batch the memory plan fits on the learner's GPU
 D1_SAMPLER = {"gen_length": 256, "steps": 128, "block_length": 32, "temperature": 0.9}
 
 
@@ -47,7 +48,7 @@ def method_sections(method: str, mu: int) -> dict:
         "sampler": {"gen_length": 384, "steps": 128, "block_length": 12, "temperature": 0.6, "top_k": 150,
                     "top_p": 0.99, "remasking": "random"},
         "optim": {"lr": 5.0e-6, "betas": [0.9, 0.99], "weight_decay": 0.01, "max_grad_norm": 1.0,
-                  "schedule": "cosine", "warmup_steps": 50},
+                  "schedule": "cosine", "warmup_steps": 50, "micro_batch_rows": "auto"},
         "train": {"group_size": 8},
     }
 

@@ -3,7 +3,7 @@
     python -m services.launch CFG.yaml [key.path=value ...]
     ray job submit --working-dir . -- python -m services.launch CFG.yaml [key.path=value ...]
 
-Validates the whole config before any work, connects to the running Ray cluster (the one
+Validates the whole config and its memory plan (every actor fits its GPU) before any work, connects to the running Ray cluster (the one
 `ray job submit` runs it on, or RAY_ADDRESS) or starts a local one, starts the Controller actor
 and waits. The resolved config is saved beside the checkpoints; the last printed line is the
 same JSON summary as the single-process loop's.
@@ -85,6 +85,15 @@ def run(cfg: RunConfig, name: str | None = None) -> dict:
         ray.kill(controller, no_restart=True)
 
 
+def check_memory(cfg: RunConfig) -> None:
+    """The memory plan (`dllmrl plan`): every actor must fit its GPU before anything starts."""
+    from dllmrl_core.planning import check
+
+    for plan in check(cfg):
+        if plan.capacity is not None:
+            print(f"memory plan: {plan.verdict()}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Launch distributed RL for masked diffusion LMs on Ray")
     parser.add_argument("config", help="run config YAML")
@@ -96,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if cfg.status.enabled:
             resolve_token(cfg.status.host, cfg.status.token)
+        if cfg.plan.enforce:
+            check_memory(cfg)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -25,35 +25,37 @@ from dllmrl_core.planning.shape import ModelShape
 
 GiB = 1024**3
 
-# Transient working memory, in bytes per token per MLP unit (× tokens × mlp): the largest set of
-# block temporaries alive at once beyond the saved activations (MLP intermediates and their LoRA
-# casts in a forward, their gradients in a backward). Measured by bench/memory.py (docs/gpu.md).
-BLOCK_TRANSIENT = {"cpu": 16.0, "cuda": 14.0}
-# Full-vocabulary temporaries per scored position, in bytes per vocabulary entry (× positions × V):
-# learner: the fp32 log-probs kept for backward plus the logits, their fp32 copy and the gradient
-# chain of the softmax; sampler: Gumbel-max noise and scores in float64, confidences, the trace's
-# log-softmax and entropy, the top-k/top-p support.
-HEAD_TRANSIENT = {"learner": 16.0, "scoring": 12.0, "sampler": 44.0}
+# Working memory beyond the saved activations, measured on CPU at full LLaDA-8B width (bench/memory.py,
+# docs/gpu.md) and applied on GPUs too (the bf16 halves are not credited: conservative there):
+# - one block's backward, in bytes per token per MLP unit (× tokens × mlp): the gradients of the
+#   MLP's intermediates and of the LoRA inputs while the block is differentiated;
+BLOCK_BACKWARD = 12.0
+# - one block's no-grad forward, in bytes per token per MLP unit: the MLP's intermediates alive at once;
+BLOCK_FORWARD = 16.0
+# - the LM head and log-softmax, in bytes per (position × vocabulary entry): the learner's chunked
+#   head (`likelihood/head.py`: fp32 logits, log-softmax, the softmax gradient of one chunk), the
+#   no-grad scoring of old/reference log-probs, and the sampler's block (Gumbel-max noise and scores
+#   in float64, confidences, the trace's log-softmax and entropy, the top-k/top-p support).
+HEAD = {"learner": 16.0, "scoring": 12.0, "sampler": 44.0}
 
 
 @dataclass(frozen=True)
 class Precision:
-    """How a device computes: base weights and activations in bf16 under CUDA autocast, fp32 on CPU.
+    """How a device computes (MaskPredictor.autocast): on CUDA, base weights and activations in bf16
+    under autocast, dropout masks as bool; on CPU everything fp32, dropout noise in the input's dtype.
     LoRA weights stay fp32 either way (PEFT), as do their gradients and AdamW moments."""
 
-    device: str  # "cuda" | "cpu"
+    device: str              # "cuda" | "cpu"
+    weight_bytes: int = 4
+    act_bytes: int = 4
+    autocast: bool = False
+    mask_bytes: int = 4      # one dropout mask element
 
-    @property
-    def weight_bytes(self) -> int:
-        return 2 if self.device == "cuda" else 4
-
-    @property
-    def act_bytes(self) -> int:
-        return 2 if self.device == "cuda" else 4
-
-    @property
-    def autocast(self) -> bool:
-        return self.device == "cuda"
+    @classmethod
+    def of(cls, device: str) -> Precision:
+        if device == "cuda":
+            return cls("cuda", weight_bytes=2, act_bytes=2, autocast=True, mask_bytes=1)
+        return cls("cpu")
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ def block_saved(shape: ModelShape, lora: Lora, prec: Precision, *, first: bool =
 def lora_inputs(dims: dict[str, tuple[int, int]], lora: Lora, prec: Precision) -> float:
     """Bytes per token the LoRA branches keep of their inputs."""
     if lora.dropout > 0:  # each branch: its dropout mask and the dropped (then bf16-cast) input
-        mask, kept = (1, 2) if prec.autocast else (4, 4)
-        return sum((mask + kept) * dims[role][0] for role in lora.roles)
+        kept = prec.act_bytes
+        return sum((prec.mask_bytes + kept) * dims[role][0] for role in lora.roles)
     if prec.autocast:  # each branch saves its own bf16 cast of the input
         return sum(2 * dims[role][0] for role in lora.roles)
     shared = {"q": "h", "k": "h", "v": "h", "out": None, "gate": "h2", "up": "h2", "down": "p"}  # out: attention's
@@ -91,26 +93,36 @@ def lora_inputs(dims: dict[str, tuple[int, int]], lora: Lora, prec: Precision) -
     return 4 * sum(inputs.values())
 
 
-def learner_activations(shape: ModelShape, lora: Lora, prec: Precision, tokens: int, checkpointing: bool) -> float:
-    """Peak bytes of one forward/backward over `tokens` tokens, without the LM head."""
-    block = block_saved(shape, lora, prec)
-    transient = BLOCK_TRANSIENT[prec.device] * shape.mlp * tokens
-    if checkpointing:  # every block's input, plus one block recomputed at a time
-        return tokens * (shape.n_layers * shape.d_model * prec.act_bytes + block) + transient
+def saved_activations(shape: ModelShape, lora: Lora, prec: Precision, tokens: int, checkpointing: bool) -> float:
+    """What the forward of `tokens` tokens leaves for the backward: every block's saved tensors, or
+    with checkpointing only every block's input."""
+    if checkpointing:
+        return tokens * shape.n_layers * shape.d_model * prec.act_bytes
     first = block_saved(shape, lora, prec, first=True)
-    return tokens * (first + (shape.n_layers - 1) * block) + transient
+    return tokens * (first + (shape.n_layers - 1) * block_saved(shape, lora, prec))
+
+
+def block_backward(shape: ModelShape, lora: Lora, prec: Precision, tokens: int, checkpointing: bool) -> float:
+    """Working memory while one block is differentiated (plus its recomputed activations when
+    checkpointing)."""
+    recomputed = tokens * block_saved(shape, lora, prec) if checkpointing else 0.0
+    return recomputed + BLOCK_BACKWARD * tokens * shape.mlp
 
 
 def head_bytes(shape: ModelShape, positions: int, kind: str) -> float:
-    """Full-vocabulary memory of `positions` scored positions (HEAD_TRANSIENT[kind] per entry)."""
-    return HEAD_TRANSIENT[kind] * positions * shape.vocab
+    """Full-vocabulary memory of `positions` positions at once (HEAD[kind] bytes per entry); the
+    learner's head works a chunk at a time (`likelihood/head.py`), so only a chunk counts there."""
+    if kind in ("learner", "scoring"):
+        from dllmrl_core.likelihood.head import chunk_size
+
+        positions = min(positions, chunk_size(shape.vocab))
+    return HEAD[kind] * positions * shape.vocab
 
 
 def inference_activations(shape: ModelShape, prec: Precision, tokens: int) -> float:
     """Peak bytes of a forward without gradient over `tokens` tokens (blocks free as they go):
     the residual stream and one block's working set."""
-    return tokens * (2 * shape.d_model * prec.act_bytes + 4 * shape.d_model * 4
-                     + BLOCK_TRANSIENT[prec.device] * shape.mlp)
+    return tokens * (2 * shape.d_model * prec.act_bytes + 4 * shape.d_model * 4 + BLOCK_FORWARD * shape.mlp)
 
 
 def kv_cache(shape: ModelShape, prec: Precision, tokens: int) -> float:

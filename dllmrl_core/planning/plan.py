@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
-from dllmrl_core.planning.estimate import (GiB, Lora, Precision, head_bytes, inference_activations, kv_cache,
-                                           learner_activations)
+from dllmrl_core.planning.estimate import (GiB, Lora, Precision, block_backward, head_bytes, inference_activations,
+                                           kv_cache, saved_activations)
 from dllmrl_core.planning.shape import ModelShape, model_shape
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def setting(cfg: RunConfig) -> Setting:
 
 def precision(cfg: RunConfig, gpus: float) -> Precision:
     forced = cfg.model.device
-    return Precision("cpu" if (forced or "").startswith("cpu") or gpus == 0 else "cuda")
+    return Precision.of("cpu" if (forced or "").startswith("cpu") or gpus == 0 else "cuda")
 
 
 def capacity(cfg: RunConfig, gpus: float, prec: Precision) -> float | None:
@@ -131,7 +131,7 @@ def adapter(s: Setting, trained: bool, world: int, prec: Precision) -> list[Item
     n = s.lora.params
     if not trained:
         return [Item(f"LoRA r {s.lora.r} (fp32, {n / 1e6:.1f} M params)", 4 * n)]
-    items = [Item(f"LoRA r {s.lora.r} + gradient + AdamW moments (fp32, {n / 1e6:.1f} M params)", 16 * n)]
+    items = [Item(f"LoRA r {s.lora.r} + AdamW moments (fp32, {n / 1e6:.1f} M params)", 12 * n)]
     if world > 1:
         items.append(Item("DDP gradient buckets (fp32)", 4 * n))
     if prec.autocast:
@@ -186,17 +186,28 @@ def learner_phases(cfg: RunConfig, s: Setting, prec: Precision, world: int, micr
     best: dict[str, list[Item]] = {}
     for rows, positions in terms:
         mb = min(math.ceil(rows / world), micro or rows)
-        tokens = mb * T
-        train = [Item(f"micro-batch of {mb} rows × {T} tokens: activations"
-                      f"{' (checkpointed)' if ckpt else ''}",
-                      learner_activations(s.shape, s.lora, prec, tokens, ckpt)),
-                 Item(f"logits of {mb * positions} scored positions", head_bytes(s.shape, mb * positions, "learner"))]
-        score = [Item(f"scoring {mb} rows without gradient", inference_activations(s.shape, prec, tokens)),
-                 Item(f"logits of {mb * positions} scored positions", head_bytes(s.shape, mb * positions, "scoring"))]
-        for name, items in (("learner step", train), ("old/ref log-probs", score)):
+        for name, items in learner_step_items(s, prec, mb, T, positions, ckpt).items():
             if name not in best or sum(i.bytes for i in items) > sum(i.bytes for i in best[name]):
                 best[name] = items
     return best
+
+
+def learner_step_items(s: Setting, prec: Precision, rows: int, T: int, positions: int, ckpt: bool
+                       ) -> dict[str, list[Item]]:
+    """One micro-batch of `rows` rows × T tokens scoring `positions` positions per row: the training
+    forward/backward and the no-grad scoring of old/reference log-probs."""
+    tokens, n = rows * T, rows * positions
+    head = head_bytes(s.shape, n, "learner")
+    blocks = block_backward(s.shape, s.lora, prec, tokens, ckpt)
+    train = [Item("LoRA gradient (fp32)", 4 * s.lora.params),
+             Item(f"micro-batch of {rows} rows × {T} tokens: saved activations"
+                  f"{' (block inputs: checkpointed)' if ckpt else ''}",
+                  saved_activations(s.shape, s.lora, prec, tokens, ckpt)),
+             Item(f"working set: LM head over {n} scored positions" if head >= blocks else
+                  "working set: one block's backward" + (" (recomputed)" if ckpt else ""), max(head, blocks))]
+    score = [Item(f"scoring {rows} rows without gradient", inference_activations(s.shape, prec, tokens)),
+             Item(f"LM head over {n} scored positions", head_bytes(s.shape, n, "scoring"))]
+    return {"learner step": train, "old/ref log-probs": score}
 
 
 def resolved_micro(cfg: RunConfig) -> int | None:
@@ -246,8 +257,14 @@ def learner_knob(cfg: RunConfig, plan: ActorPlan) -> str:
     return "use more GPU memory per rank, or shorten sampler.gen_length"
 
 
-def auto_micro_rows(cfg: RunConfig) -> int:
-    """The largest micro-batch whose learner plan fits (1 if none does); CPU actors: every row."""
+AUTO_HEADROOM = 0.85  # `auto` micro-batches fill this share of the usable memory: the plan's validated error
+
+
+def auto_micro_rows(cfg: RunConfig, gpu_memory_gib: float | None = None) -> int:
+    """The largest micro-batch whose learner plan stays within AUTO_HEADROOM of the usable memory
+    (1 if none does) on GPUs of `gpu_memory_gib` (default: plan.gpu_memory_gib); CPU: every row."""
+    if gpu_memory_gib is not None:
+        cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update={"gpu_memory_gib": gpu_memory_gib})})
     s = setting(cfg)
     lc = cfg.learner
     prec = precision(cfg, lc.num_gpus_per_worker)
@@ -259,7 +276,7 @@ def auto_micro_rows(cfg: RunConfig) -> int:
     resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, lc.num_workers, prec)])
     for micro in range(most, 0, -1):
         peak = max(sum(i.bytes for i in items) for items in learner_phases(cfg, s, prec, lc.num_workers, micro).values())
-        if resident + peak <= cap:
+        if resident + peak <= AUTO_HEADROOM * cap:
             return micro
     return 1
 

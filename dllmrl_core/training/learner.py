@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from dllmrl_core.models.llada import set_activation_checkpointing
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.objectives.common import PolicyTerm
 from dllmrl_core.rollout import special_tokens
@@ -44,12 +45,16 @@ class Learner:
     generator: torch.Generator  # CPU: estimator draws (mask seeds, sampled steps)
     rank: int = 0
     world: int = 1
+    micro_rows: int | None = None  # optim.micro_batch_rows, "auto" resolved by the memory plan
     iterations: list[list[PolicyTerm]] = field(default_factory=list)
 
     @classmethod
     def build(cls, cfg, policy, rank: int = 0, world: int = 1) -> Learner:
         opt, sched = build_optimizer(policy.model.parameters(), cfg.optim, cfg.train.steps)
-        return cls(cfg, policy, opt, sched, torch.Generator().manual_seed(cfg.train.seed + 1), rank, world)
+        if cfg.optim.activation_checkpointing:
+            enable_activation_checkpointing(policy)
+        return cls(cfg, policy, opt, sched, torch.Generator().manual_seed(cfg.train.seed + 1), rank, world,
+                   micro_rows(cfg, policy.device))
 
     @property
     def objective(self):
@@ -60,13 +65,13 @@ class Learner:
         algo = self.cfg.algorithm.selected
         full = self.objective.prepare(scored, algo, special_tokens(self.policy), self.generator)
         self.iterations = [[shard(t, self.rank, self.world) for t in terms] for terms in full]
-        freeze_old_and_ref(self.policy, self.iterations, self.objective.needs_ref(algo), self.cfg.optim.micro_batch_rows)
+        freeze_old_and_ref(self.policy, self.iterations, self.objective.needs_ref(algo), self.micro_rows)
 
     def step(self, k: int) -> StepMetrics:
         algo = self.cfg.algorithm.selected
         return train_step(self.policy, self.optimizer, self.scheduler, self.iterations[k],
                           partial(self.objective.loss, cfg=algo), max_grad_norm=self.cfg.optim.max_grad_norm,
-                          micro_rows=self.cfg.optim.micro_batch_rows, loss_scale=float(self.world))
+                          micro_rows=self.micro_rows, loss_scale=float(self.world))
 
     def adapter(self) -> dict[str, torch.Tensor]:
         return adapter_state(unwrap(self.policy.model))
@@ -78,6 +83,28 @@ class Learner:
     def load(self, path: Path) -> None:
         checkpoint.load_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,
                                 {"estimator": self.generator})
+
+
+def micro_rows(cfg, device: torch.device) -> int | None:
+    """optim.micro_batch_rows, with "auto" = the largest micro-batch the memory plan fits on this
+    device's GPU memory (every row on CPU)."""
+    if cfg.optim.micro_batch_rows != "auto":
+        return cfg.optim.micro_batch_rows
+    from dllmrl_core.planning import auto_micro_rows
+
+    gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.type == "cuda" else None
+    return auto_micro_rows(cfg, gpu_memory_gib=gib)
+
+
+def enable_activation_checkpointing(policy) -> None:
+    """Recompute blocks in the backward pass: the native LLaDA module's own switch, else the
+    transformers one (non-reentrant); a model that has neither is a one-line error."""
+    if set_activation_checkpointing(policy.model, True):
+        return
+    base = policy.base_model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise ValueError(f"optim.activation_checkpointing: {type(base).__name__} does not support it")
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def merge_metrics(parts: list[StepMetrics]) -> StepMetrics:

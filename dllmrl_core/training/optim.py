@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -21,8 +21,8 @@ class OptimConfig(ConfigModel):
     schedule: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field(
         "constant_with_warmup", description="learning-rate schedule over train.steps (transformers get_scheduler)")
     warmup_steps: int = Field(0, ge=0, description="linear warmup steps")
-    micro_batch_rows: int | Literal["auto"] | None = Field(
-        None, ge=1, description="rows per forward/backward chunk (None = all; auto = the largest the memory plan "
+    micro_batch_rows: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        None, description="rows per forward/backward chunk (None = all; auto = the largest the memory plan "
                                 "allows on the learner's GPU)")
     activation_checkpointing: bool = Field(
         False, description="recompute each block in the backward pass instead of keeping its activations")

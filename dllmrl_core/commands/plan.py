@@ -1,0 +1,34 @@
+"""The memory plan of a run config: every actor's peak, item by item, and whether it fits its GPU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="run config YAML")
+    parser.add_argument("overrides", nargs="*", help="key.path=value")
+    parser.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
+                        help="memory of one GPU (default: the config's plan.gpu_memory_gib)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table, then one JSON line ({"fits", "actors": {name: {"peak_gib", "capacity_gib", ...}}});
+    exit 1 if an actor does not fit."""
+    from dllmrl_core.config import load_run_config
+    from dllmrl_core.planning import plan_run, render
+    from dllmrl_core.planning.estimate import GiB
+
+    overrides = list(args.overrides)
+    if args.gpu_memory is not None:
+        overrides.append(f"plan.gpu_memory_gib={args.gpu_memory}")
+    plans = plan_run(load_run_config(args.config, overrides))
+    print(render(plans))
+    fits = all(p.fits for p in plans)
+    print(json.dumps({"fits": fits, "actors": {p.actor: {
+        "count": p.count, "device": p.device, "peak_gib": round(p.total / GiB, 2), "peak_phase": p.peak_phase,
+        "capacity_gib": None if p.capacity is None else round(p.capacity / GiB, 2), "fits": p.fits,
+        **({} if p.fits else {"knob": p.knob})} for p in plans}}))
+    return 0 if fits else 1
