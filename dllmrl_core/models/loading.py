@@ -6,6 +6,9 @@
   `AutoModel.from_pretrained(..., trust_remote_code=True)`; Dream's shifted logits and padding
   convention are switched on from its `model_type`.
 - Precision: bf16 on GPU, fp32 on CPU, unless `dtype` says otherwise.
+- `quantize="nf4"`: the frozen base in 4-bit NormalFloat with double quantisation and compute in the
+  precision above, as d1 loads LLaDA-8B (bitsandbytes, the optional `nf4` extra); the LM head,
+  embeddings and norms stay in that precision, LoRA adapters in fp32.
 """
 
 from __future__ import annotations
@@ -85,12 +88,14 @@ def load_mask_predictor(
     dtype: torch.dtype | None = None,
     native: bool | None = None,
     tokenizer: Any = None,
+    quantize: str | None = None,
 ) -> MaskPredictor:
     """Load any supported checkpoint behind the `MaskPredictor` interface.
 
     native: None = native module for LLaDA-format checkpoints, remote code otherwise;
             True forces the native module (fails for other architectures); False forces remote code.
     tokenizer: optional; used for special ids the config lacks (mask, EoT).
+    quantize: None, or "nf4" for a 4-bit base (see the module docstring).
     """
     raw = read_config_json(name_or_path)
     source = str(Path(name_or_path).expanduser()) if is_local(name_or_path) else str(name_or_path)
@@ -98,11 +103,12 @@ def load_mask_predictor(
     use_native = native if native is not None else model_type == "llada"
     dev = resolve_device(device)
     dt = dtype or default_dtype(dev)
+    quantized = quantization(quantize, dev, dt)
     if use_native:
         if model_type != "llada":
             raise ValueError(f"{source}: model_type {raw.get('model_type')!r} has no native module (use native=False)")
         model, info = LLaDAModelLM.from_pretrained(source, config=LLaDAConfig.from_dict(raw), dtype=dt,
-                                                   output_loading_info=True)
+                                                   output_loading_info=True, **quantized)
         bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
         if bad:  # transformers would silently re-initialise what is missing: never train on that
             kind, keys = next(iter(bad.items()))
@@ -110,10 +116,41 @@ def load_mask_predictor(
     else:
         from transformers import AutoModel
 
-        model = AutoModel.from_pretrained(source, trust_remote_code=True, dtype=dt)
-    model.to(dev).eval()
+        model = AutoModel.from_pretrained(source, trust_remote_code=True, dtype=dt, **quantized)
+    if quantized:
+        one_weight_layout(model)
+    else:
+        model.to(dev)
+    model.eval()
     return MaskPredictor(model=model, **special_ids(raw, tokenizer, source), shift_logits=model_type == "dream",
                          dream_inputs=model_type == "dream")
+
+
+def quantization(quantize: str | None, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """from_pretrained arguments that load the base 4-bit (d1's BitsAndBytesConfig), or none."""
+    if quantize is None:
+        return {}
+    if quantize != "nf4":
+        raise ValueError(f"model.quantize: {quantize!r} is not supported (valid: nf4)")
+    try:
+        from transformers import BitsAndBytesConfig
+
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ValueError("model.quantize: nf4 needs bitsandbytes (pip install -e '.[nf4]')") from None
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True, bnb_4bit_quant_type="nf4",
+                                bnb_4bit_compute_dtype=dtype)
+    return {"quantization_config": config, "device_map": {"": str(device)}}
+
+
+def one_weight_layout(model: torch.nn.Module) -> None:
+    """On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit weight into an inference-only layout the
+    first time it runs in eval mode without gradient, and never back: the learner's backward through
+    it then silently drops gradients. Sampling and learning share one model, so keep the one layout
+    that does both (the repack is a CPU inference speed-up; GPUs have no such path)."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def special_ids(raw: dict[str, Any], tokenizer: Any, source: str) -> dict[str, int | None]:

@@ -89,6 +89,7 @@ class Setting:
     cfg_rows: int                 # 2 with classifier-free guidance (both halves in one batch), else 1
     method: object                # the objective module
     algo: object                  # its config
+    quantize: str | None = None   # model.quantize
 
 
 def plan_run(cfg: RunConfig) -> list[ActorPlan]:
@@ -108,7 +109,7 @@ def setting(cfg: RunConfig) -> Setting:
                 shape.lora_params(targets, cfg.model.lora.r))
     return Setting(shape=shape, lora=lora, prompt=cfg.plan.prompt_tokens, gen=cfg.sampler.gen_length,
                    block=cfg.sampler.block_length, cfg_rows=2 if cfg.sampler.cfg_scale > 0 else 1,
-                   method=get_objective(cfg.algorithm.name), algo=cfg.algorithm.selected)
+                   method=get_objective(cfg.algorithm.name), algo=cfg.algorithm.selected, quantize=cfg.model.quantize)
 
 
 def precision(cfg: RunConfig, gpus: float) -> Precision:
@@ -122,9 +123,16 @@ def capacity(cfg: RunConfig, gpus: float, prec: Precision) -> float | None:
     return gpus * (cfg.plan.gpu_memory_gib - cfg.plan.reserve_gib) * GiB
 
 
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes, 8-bit absmax per 64, fp32 scale per 256 absmax
+
+
 def weights(s: Setting, prec: Precision) -> Item:
-    return Item(f"base weights ({'bf16' if prec.weight_bytes == 2 else 'fp32'}, {s.shape.params / 1e9:.2f} B params)",
-                s.shape.params * prec.weight_bytes)
+    dtype = "bf16" if prec.weight_bytes == 2 else "fp32"
+    if s.quantize == "nf4":  # block linears in 4 bits; embedding, head and norms as usual
+        linears = s.shape.n_layers * sum(i * o for i, o in s.shape.linears().values())
+        return Item(f"base weights (NF4 block linears, {dtype} embedding/head, {s.shape.params / 1e9:.2f} B params)",
+                    linears * NF4_BYTES + (s.shape.params - linears) * prec.weight_bytes)
+    return Item(f"base weights ({dtype}, {s.shape.params / 1e9:.2f} B params)", s.shape.params * prec.weight_bytes)
 
 
 def adapter(s: Setting, trained: bool, world: int, prec: Precision) -> list[Item]:

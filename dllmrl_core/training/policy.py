@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import importlib.util
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models import MaskPredictor, load_mask_predictor, load_tokenizer
@@ -16,13 +19,23 @@ class ModelConfig(ConfigModel):
     device: str | None = Field(None, description="cpu / cuda / cuda:1 (default: cuda if available)")
     native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")
     adapter: str | None = Field(None, description="start from this saved PEFT adapter directory")
+    quantize: Literal["nf4"] | None = Field(
+        None, description="nf4: load the frozen base 4-bit NormalFloat as d1 does (needs the nf4 extra: bitsandbytes)")
     lora: LoraSettings = LoraSettings()
+
+    @field_validator("quantize")
+    @classmethod
+    def _bitsandbytes_installed(cls, value: str | None) -> str | None:
+        if value is not None and importlib.util.find_spec("bitsandbytes") is None:
+            raise ValueError("nf4 needs bitsandbytes: pip install -e '.[nf4]'")
+        return value
 
 
 def load_policy(cfg: ModelConfig, device: str | None = None):
     """(policy with a trainable LoRA adapter, tokenizer). Base weights are frozen."""
     tokenizer = load_tokenizer(cfg.path)
-    base = load_mask_predictor(cfg.path, device=device or cfg.device, native=cfg.native, tokenizer=tokenizer)
+    base = load_mask_predictor(cfg.path, device=device or cfg.device, native=cfg.native, tokenizer=tokenizer,
+                               quantize=cfg.quantize)
     if cfg.adapter is not None:
         from peft import PeftModel
 
