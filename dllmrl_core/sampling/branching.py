@@ -15,7 +15,8 @@ from typing import Literal
 import torch
 
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.sampling.sampler import SamplerConfig, denoise, gumbel_max, support_mask
+from dllmrl_core.sampling.draw import gumbel_max, support_mask
+from dllmrl_core.sampling.sampler import SamplerConfig, denoise
 from dllmrl_core.types import BranchSet, RolloutBatch
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
+from dllmrl_core.sampling.draw import support_mask
 from dllmrl_core.types import StepLogits
+
+if TYPE_CHECKING:
+    from dllmrl_core.sampling.sampler import SamplerConfig
 
 
 class Trace:
@@ -29,6 +35,12 @@ class Trace:
                                  f"{self.keep_steps.tolist()}")
             self.kept_masked = torch.zeros(B, L, dtype=torch.bool, device=device)
             self.kept_logits: dict[int, torch.Tensor] = {}
+        self.keep_at = set() if self.keep_steps is None else set(self.keep_steps.tolist())
+
+    def wants_logits(self, s: int) -> bool:
+        """Whether step s needs the logits of the whole completion (`observe`): every step when greedy
+        fills are recorded, else only the steps at which some row keeps its logits."""
+        return self.greedy is not None or s in self.keep_at
 
     def observe(self, s: int, completion: torch.Tensor, masked: torch.Tensor, logits: torch.Tensor) -> None:
         """Before step s commits: completion [B, L], masked [B, L], logits [B, L, V] of that state."""
@@ -40,9 +52,11 @@ class Trace:
                 self.kept_logits[b] = logits[b][masked[b]].float().clone()
 
     def commit(self, s: int, offset: int, commit: torch.Tensor, x0: torch.Tensor, block_logits: torch.Tensor,
-               keep: torch.Tensor | None, temperature: float) -> None:
-        """Record the tokens committed at step s in the block starting at completion position `offset`."""
-        width = commit.shape[1]
+               cfg: SamplerConfig) -> None:
+        """Record the tokens committed at step s in the block starting at completion position `offset`
+        (block_logits [B, W, V]; cfg: the SamplerConfig they were drawn with)."""
+        width, temperature = commit.shape[1], cfg.temperature
+        keep = support_mask(block_logits, cfg)
         logits = block_logits.float()
         logp_all = F.log_softmax(logits, dim=-1)
         model_logp = logp_all.gather(-1, x0[..., None]).squeeze(-1)
