@@ -31,9 +31,11 @@ GiB = 1024**3
 BLOCK_TRANSIENT = {"cpu": 16.0, "cuda": 14.0}
 # Full-vocabulary temporaries per scored position, in bytes per vocabulary entry (× positions × V):
 # learner: the fp32 log-probs kept for backward plus the logits, their fp32 copy and the gradient
-# chain of the softmax; sampler: Gumbel-max noise and scores in float64, confidences, the trace's
-# log-softmax and entropy, the top-k/top-p support.
-HEAD_TRANSIENT = {"learner": 16.0, "scoring": 12.0, "sampler": 44.0}
+# chain of the softmax; sampler: the block's fp32 logits, the float64 Gumbel noise of the block and
+# one chunk of float64 scores / confidences / top-k-top-p work (sampling/draw.py), measured by
+# bench/step_memory.py (`step`, one block of 32 positions, V = 126464: at most 29.3 with top-k/top-p,
+# 20 otherwise; less per entry once a block spans several row chunks).
+HEAD_TRANSIENT = {"learner": 16.0, "scoring": 12.0, "sampler": 30.0}
 
 
 @dataclass(frozen=True)

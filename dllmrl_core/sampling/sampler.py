@@ -226,7 +226,7 @@ def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | No
         uncond[:, :P] = model.mask_id
         both = forward(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]), logits_at)
         cond, un = both.chunk(2)
-        logits = un + (cfg.cfg_scale + 1) * (cond - un)
+        logits = cond.sub_(un).mul_(cfg.cfg_scale + 1).add_(un)  # in place in `both`: no logits-sized copies
     else:
         logits = forward(x, attn, logits_at)
     logits[..., model.mask_id] = float("-inf")  # [MASK] is not content: never drawn, never scored

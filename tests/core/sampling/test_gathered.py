@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dllmrl_core.models import encode_prompts
-from dllmrl_core.sampling import generate
+from dllmrl_core.sampling import draw, generate
 from dllmrl_core.sampling.branching import continue_from, fill_from_logits, greedy_branches, select_steps
 from dllmrl_core.sampling.sampler import SamplerConfig
 
@@ -143,3 +143,24 @@ def test_the_head_sees_the_completion_only_when_a_record_needs_it(predictor, pro
     # span covers: from the block to the end); every other step: the block
     wide = {s: B * (L if cache == "none" or s % spb == 0 else L - (s // spb) * W) for s in (1, 6)}
     assert head.sizes == [wide.get(s, B * W) for s in range(BASE["steps"])]
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(temperature=0.9), dict(temperature=0.9, remasking="random"),
+    dict(temperature=1.0, top_k=6, top_p=0.8, record_support=True), dict(temperature=0.7, top_p=0.6, record_support=True),
+    dict(temperature=0.9, llada_rng=True),
+], ids=["greedy", "sampled", "random", "top-k-top-p", "top-p", "llada-rng"])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_vocabulary_work_in_row_chunks_changes_nothing(predictor, prompts, monkeypatch, kw, rows):
+    """The full-vocabulary ops of a step run over chunks of rows (draw.ROW_CHUNK entries): any chunk
+    size gives the records of one pass over the block (here: 1 or 3 rows per chunk vs all at once)."""
+    ids, mask = prompts
+
+    def run():
+        return generate(predictor, ids, mask, generator=torch.Generator().manual_seed(5), **kw, **BASE)
+
+    whole = run()
+    V = predictor.model.config.vocab_size
+    monkeypatch.setattr(draw, "ROW_CHUNK", rows * V)
+    assert len(draw.row_chunks(ids.shape[0] * BASE["block_length"], V)) > 1
+    assert_same_batch(run(), whole)
