@@ -104,7 +104,8 @@ def step_logits(model: MaskPredictor, core: LLaDAModel | None, x: torch.Tensor, 
             return logits
 
         logits = guided_logits(model, x, attn, P, cfg, forward=full, logits_at=whole)
-        cache = KVCache([k for k, _ in layers], [v for _, v in layers], version)
+        # contiguous, as the spliced keys/values of the prefix path are: dual steps write into them in place
+        cache = KVCache([k.contiguous() for k, _ in layers], [v.contiguous() for _, v in layers], version)
         return logits, whole.start, cache.prefix(lo) if cfg.cache == "prefix" else cache
     cache.check(model.version)
     stop = hi if cfg.cache == "dual" else x.shape[1]
