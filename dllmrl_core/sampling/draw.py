@@ -34,9 +34,10 @@ def support_mask(logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor | Non
     if not truncates(cfg):
         return None
     tempered = logits.float() / cfg.temperature
-    keep = torch.ones_like(tempered, dtype=torch.bool)
     if cfg.top_k is not None and cfg.top_k < tempered.shape[-1]:
         keep = tempered >= tempered.topk(cfg.top_k, dim=-1).values[..., -1:]
+    else:
+        keep = torch.ones_like(tempered, dtype=torch.bool)
     if cfg.top_p is not None and cfg.top_p < 1:
         probs = tempered.masked_fill_(~keep, float("-inf")).softmax(-1)   # `tempered` is not needed again
         del tempered
