@@ -47,21 +47,22 @@ def both(predictor, ids, mask, seed=0, **kw):
             for p in (predictor, reference(predictor))]
 
 
-@pytest.mark.parametrize("kw", [
-    dict(),                                                                    # greedy, low confidence
-    dict(temperature=0.9),
-    dict(temperature=0.9, remasking="random"),
-    dict(temperature=1.0, top_k=6, top_p=0.8, record_support=True),
-    dict(temperature=0.8, cfg_scale=1.5),
-    dict(temperature=0.9, llada_rng=True),
-    dict(temperature=0.9, llada_rng=True, remasking="random"),
-    dict(temperature=0.7, logits_eos_inf=True, confidence_eos_eot_inf=True),
-], ids=["greedy", "sampled", "random", "top-k-top-p", "cfg", "llada-rng", "llada-rng-random", "eos-options"])
-@pytest.mark.parametrize("cache", ["none", "prefix", "dual"])
-def test_fixed_schedule_records_equal_the_reference(predictor, prompts, kw, cache):
-    if cache != "none" and kw.get("llada_rng"):
-        pytest.skip("llada_rng needs cache='none'")
-    assert_same_batch(*both(predictor, *prompts, cache=cache, **kw))
+MODES = {
+    "greedy": dict(),                                                          # low confidence
+    "sampled": dict(temperature=0.9),
+    "random": dict(temperature=0.9, remasking="random"),
+    "top-k-top-p": dict(temperature=1.0, top_k=6, top_p=0.8, record_support=True),
+    "cfg": dict(temperature=0.8, cfg_scale=1.5),
+    "eos-options": dict(temperature=0.7, logits_eos_inf=True, confidence_eos_eot_inf=True),
+}
+LLADA_RNG = {"llada-rng": dict(temperature=0.9, llada_rng=True),                # uncached only
+             "llada-rng-random": dict(temperature=0.9, llada_rng=True, remasking="random")}
+
+
+@pytest.mark.parametrize("name, cache", [(m, c) for m in MODES for c in ("none", "prefix", "dual")]
+                         + [(m, "none") for m in LLADA_RNG])
+def test_fixed_schedule_records_equal_the_reference(predictor, prompts, name, cache):
+    assert_same_batch(*both(predictor, *prompts, cache=cache, **{**MODES, **LLADA_RNG}[name]))
 
 
 @pytest.mark.parametrize("cache", ["none", "prefix", "dual"])
