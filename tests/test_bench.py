@@ -1,11 +1,14 @@
-"""bench/sampler.py and bench/learner.py run (--quick) and end with one JSON line holding their figures.
+"""bench/sampler.py, bench/learner.py, bench/step_memory.py and bench/fastdllm.py run (--quick) and end with
+one JSON line holding their figures.
 
 Speed is never asserted: only the shape of the output and the counts that do not depend on the machine.
 """
 
 import json
 
-from bench import learner, sampler
+import pytest
+
+from bench import fastdllm, learner, sampler, step_memory
 
 SAMPLER_MODES = {"plain", "uncached", "prefix", "dual", "dual+threshold"}
 
@@ -59,3 +62,30 @@ def test_learner_quick_ends_with_one_json_object(capsys):
         assert m["step_forward_rows"] == m["rows_per_step"], name
     assert result["methods"]["agrpo"]["rows_per_step"] == 2 * 4 * 4  # prompts × G × mc_samples
     assert all(":" in line and " in " in line for line in result["hot_path_loops"])
+
+
+def test_step_memory_quick_ends_with_one_json_object(capsys):
+    returned = step_memory.main(["--quick", "--batches", "1"])
+    result = last_json_line(capsys)
+    assert result == json.loads(json.dumps(returned))
+    rows = result["rows"]
+    assert {(r["measure"], r["case"]) for r in rows} == {(m, c) for m in ("block", "step") for c in step_memory.CASES}
+    for r in rows:  # allocator counts do not depend on the machine: the block's float64 copies stay gone
+        assert 0 < r["bytes_per_entry"] < 32, r
+
+
+def test_fastdllm_without_a_checkout_says_how_to_get_it(tmp_path, capsys):
+    result = fastdllm.main(["--fastdllm-dir", str(tmp_path / "missing")])
+    out = capsys.readouterr().out
+    assert "git clone https://github.com/NVlabs/Fast-dLLM" in out and json.loads(out.strip().splitlines()[-1]) == result
+    assert result["skipped"]
+
+
+@pytest.mark.skipif(not (fastdllm.DEFAULT_DIR / "llada" / "generate.py").is_file(),
+                    reason=f"no Fast-dLLM checkout at {fastdllm.DEFAULT_DIR} (bench/fastdllm.py says how to get one)")
+def test_fastdllm_quick_runs_both_samplers_on_the_same_weights(capsys):
+    result = fastdllm.main(["--quick", "--batches", "1", "2"])
+    assert result == last_json_line(capsys)
+    assert result["agreement_b1"] == 1.0  # same weights, same dual-cache semantics, greedy: the same tokens
+    assert set(result["median_s"]) == {"ours/b1", "theirs/b1", "ours/b2"} and all(v > 0 for v in result["median_s"].values())
+    assert len(result["rounds"]) == 1 and len(result["rounds"][0]["loadavg"]) == 3

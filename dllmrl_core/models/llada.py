@@ -151,7 +151,8 @@ class KVCache:
     """Keys (after RoPE) and values of positions 0..T_c-1, one [B, n_kv_heads, T_c, head_dim] pair per
     layer, computed by the weights at `weights_version` (Fast-dLLM's prefix / dual cache, §1.3).
 
-    A cache never outlives a weight update: `check` refuses any other version.
+    A cache never outlives a weight update: `check` refuses any other version. A span forward against
+    a cache that covers the span writes the span's fresh keys/values into it (`splice`).
     """
 
     keys: list[torch.Tensor]
@@ -173,8 +174,14 @@ class KVCache:
 
 
 def splice(cached: torch.Tensor, fresh: torch.Tensor, start: int) -> torch.Tensor:
-    """[B, h, T, D]: cached positions before `start`, the fresh span, cached positions after it."""
-    return torch.cat([cached[:, :, :start], fresh, cached[:, :, start + fresh.shape[2]:]], dim=2)
+    """[B, h, T, D]: cached positions before `start`, the fresh span, cached positions after it.
+    A cache that covers the span (dual cache) takes the fresh keys/values in place, as Fast-dLLM's
+    does, instead of being copied around them; a shorter one (prefix cache) is concatenated."""
+    end = start + fresh.shape[2]
+    if cached.shape[2] < end:
+        return torch.cat([cached[:, :, :start], fresh], dim=2)
+    cached[:, :, start:end] = fresh
+    return cached
 
 
 class LLaDABlock(nn.Module):

@@ -34,9 +34,11 @@ BLOCK_BACKWARD = 12.0
 BLOCK_FORWARD = 16.0
 # - the LM head and log-softmax, in bytes per (position × vocabulary entry): the learner's chunked
 #   head (`likelihood/head.py`: fp32 logits, log-softmax, the softmax gradient of one chunk), the
-#   no-grad scoring of old/reference log-probs, and the sampler's block (Gumbel-max noise and scores
-#   in float64, confidences, the trace's log-softmax and entropy, the top-k/top-p support).
-HEAD = {"learner": 16.0, "scoring": 12.0, "sampler": 44.0}
+#   no-grad scoring of old/reference log-probs, and the sampler's block: its logits, the float64
+#   Gumbel noise and one row chunk of float64 scores / confidences / top-k-top-p work
+#   (sampling/draw.py; bench/step_memory.py: one block of 32 positions at V = 126464 peaks at 29.3
+#   with top-k/top-p, 20 otherwise, less per entry once a block spans several row chunks).
+HEAD = {"learner": 16.0, "scoring": 12.0, "sampler": 30.0}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Literal
 import torch
 
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.sampling.sampler import SamplerConfig, denoise, gumbel_max, support_mask
+from dllmrl_core.sampling.draw import gumbel_argmax, gumbel_denominator_, support_mask
+from dllmrl_core.sampling.sampler import SamplerConfig, denoise
 from dllmrl_core.types import BranchSet, RolloutBatch
 
 
@@ -58,7 +59,7 @@ def fill_from_logits(rollout: RolloutBatch, num: int, cfg: SamplerConfig,
     draw_cfg = SamplerConfig.parse({**cfg.model_dump(), "temperature": temperature})
     logits = kept.logits[None].expand(num, -1, -1)                                 # [Z, N, V]
     u = torch.rand(logits.shape, dtype=torch.float64, generator=generator, device=logits.device)
-    tokens = gumbel_max(logits, u, temperature, support_mask(logits, draw_cfg))     # [Z, N]
+    tokens = gumbel_argmax(logits, gumbel_denominator_(u, temperature), support_mask(logits, draw_cfg))  # [Z, N]
     masked = kept.masked[rows]                                                       # [R, L]
     state = rollout.completion_at(kept.step)[rows]                                   # [R, L]
     filled = state[None].repeat(num, 1, 1)                                           # [Z, R, L]

@@ -13,6 +13,9 @@ Semantics follow Fast-dLLM's LLaDA sampler as summarised in algorithms.md §1.3,
   one-layer model decodes exactly as without a cache; so does any model with one step per block.
 - Positions are the absolute indices of the left-padded sequence (LLaDA's convention,
   models/llada.py); a span forward uses those positions and the full key-padding mask.
+- Every forward, full or span, applies the LM head only at the positions the step needs (the
+  block; the completion where a per-step record needs it) and runs under the predictor's
+  precision policy (`MaskPredictor.autocast`), the same as the uncached loop and the learner.
 - `threshold` (confidence-aware parallel decoding): each step commits the block's top masked
   position and every other masked one with confidence >= threshold; a block ends when no row has
   a mask left in it (a row that finishes first commits nothing while the others continue). The
@@ -29,8 +32,7 @@ import torch
 
 from dllmrl_core.models.llada import KVCache, LLaDAModel, LLaDAModelLM
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.sampling.sampler import (SamplerConfig, confidence, draw_tokens, guided_logits, select_top,
-                                          support_mask)
+from dllmrl_core.sampling.sampler import SamplerConfig, commit_block, guided_logits
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
 
@@ -64,76 +66,62 @@ def denoise_blocks(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: 
             quota = transfer_schedule((x[:, lo:hi] == model.mask_id).sum(1, keepdim=True), cfg.steps_per_block)
         cache, i = None, 0
         while i < cfg.steps_per_block if quota is not None else bool((x[:, lo:hi] == model.mask_id).any()):
-            logits, start, cache = step_logits(model, core, x, attn, P, lo, hi, cfg, cache)  # [B, n, V]
-            if trace is not None:
+            wide = trace is not None and trace.wants_logits(s)
+            logits, start, cache = step_logits(model, core, x, attn, P, lo, hi, cfg, cache, wide)  # [B, n, V]
+            if wide:
                 observe(trace, s, x[:, P:], logits, start - P, model.mask_id)
-            commit, x0, keep = commit_step(model, x, logits, lo - start, hi - start, lo, cfg,
-                                           None if quota is None else quota[:, i], generator)
+            block = logits[:, lo - start:hi - start]                                  # [B, W, V]
+            commit, x0 = commit_block(model, x, block, lo, cfg, None if quota is None else quota[:, i], generator)
             if trace is not None:
-                trace.commit(s, lo - P, commit, x0, logits[:, lo - start:hi - start], keep, cfg.temperature)
+                trace.commit(s, lo - P, commit, x0, block, cfg)
             s, i = s + 1, i + 1
     return x[:, P:].clone(), s
 
 
 def step_logits(model: MaskPredictor, core: LLaDAModel | None, x: torch.Tensor, attn: torch.Tensor | None, P: int,
-                lo: int, hi: int, cfg: SamplerConfig, cache: KVCache | None
+                lo: int, hi: int, cfg: SamplerConfig, cache: KVCache | None, wide: bool = False
                 ) -> tuple[torch.Tensor, int, KVCache | None]:
-    """(logits of positions start.. of one step in the block [lo, hi), start, the block's cache).
+    """(logits [B, n, V], start, cache) for the step that denoises x[:, lo:hi]; logits[:, j] belongs to
+    position start + j. They cover the block, or with `wide` every completion position the forward
+    computed (the trace's per-step records).
 
     No cache: the full forward. Block start (cache None): the full forward, keeping its K/V (the
     positions before the block for `prefix`, all of them for `dual`). Later steps: x[:, lo:] or
     x[:, lo:hi] against the cache. CFG runs the conditional and unconditional rows as one batch,
-    so the cache holds both (2B rows).
+    so the cache holds both (2B rows). The LM head runs only at the positions returned
+    (`logits_at`), and every forward runs under the predictor's precision policy (`autocast`).
     """
+    whole = slice(P if wide else lo, x.shape[1] if wide else hi)   # columns of x a full forward returns
     if core is None:
-        return guided_logits(model, x, attn, P, cfg), 0, None
+        return guided_logits(model, x, attn, P, cfg, logits_at=whole), whole.start, None
     if cache is None:
         layers, version = [], model.version  # the version the forward below runs with
 
-        def full(ids, mask):
-            logits, fresh = core.forward_span(ids, mask)
+        def full(ids, mask, at):
+            with model.autocast():
+                logits, fresh = core.forward_span(ids, mask, logits_at=at)
             layers.extend(fresh)
             return logits
 
-        logits = guided_logits(model, x, attn, P, cfg, forward=full)
-        cache = KVCache([k for k, _ in layers], [v for _, v in layers], version)
-        return logits, 0, cache.prefix(lo) if cfg.cache == "prefix" else cache
+        logits = guided_logits(model, x, attn, P, cfg, forward=full, logits_at=whole)
+        # contiguous, as the spliced keys/values of the prefix path are: dual steps write into them in place
+        cache = KVCache([k.contiguous() for k, _ in layers], [v.contiguous() for _, v in layers], version)
+        return logits, whole.start, cache.prefix(lo) if cfg.cache == "prefix" else cache
     cache.check(model.version)
     stop = hi if cfg.cache == "dual" else x.shape[1]
 
-    def span(ids, mask):
-        return core.forward_span(ids, mask, start=lo, past=cache)[0]
+    def span(ids, mask, at):
+        with model.autocast():
+            return core.forward_span(ids, mask, start=lo, past=cache, logits_at=at)[0]
 
-    return guided_logits(model, x[:, lo:stop], attn, 0, cfg, forward=span), lo, cache
-
-
-def commit_step(model: MaskPredictor, x: torch.Tensor, logits: torch.Tensor, a: int, b: int, lo: int,
-                cfg: SamplerConfig, quota: torch.Tensor | None, generator: torch.Generator | None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Draw tokens for the block, logits[:, a:b] = positions lo..lo+W-1 of x, and commit the chosen
-    ones into x in place; returns (commit [B, W], x0 [B, W], support [B, W, V] | None).
-    quota [B]: the fixed schedule's count; None = threshold decoding."""
-    keep = support_mask(logits[:, a:b], cfg)                                        # [B, W, V] | None
-    x0 = draw_tokens(logits, a, b, keep, cfg, generator)                            # [B, W]
-    hi = lo + (b - a)
-    masked = x[:, lo:hi] == model.mask_id                                           # [B, W]
-    conf = confidence(logits, x0, a, b, cfg, generator, model.stop_ids).masked_fill(~masked, float("-inf"))
-    if quota is None:  # Fast-dLLM: the top masked position, plus every masked one at or above the threshold
-        top = select_top(conf, torch.ones_like(conf[:, 0], dtype=torch.long))
-        commit = (top | (conf >= cfg.threshold)) & masked
-    else:
-        commit = select_top(conf, quota)
-    x[:, lo:hi] = torch.where(commit, x0, x[:, lo:hi])
-    return commit, x0, keep
+    at = None if wide or stop == hi else slice(0, hi - lo)  # the span starts at the block
+    return guided_logits(model, x[:, lo:stop], attn, 0, cfg, forward=span, logits_at=at), lo, cache
 
 
 def observe(trace: Trace, s: int, completion: torch.Tensor, logits: torch.Tensor, offset: int, mask_id: int) -> None:
     """Hand the trace the completion's logits before step s; logits[:, 0] is completion position
-    `offset` (negative: the logits start inside the prompt). Positions left of a prefix-cache span
-    (committed earlier blocks) were not forwarded: they get zeros, never read, as the trace only
-    looks at masked positions. Skipped when nothing per-step is recorded (no logits copy)."""
-    if trace.greedy is None and trace.keep_steps is None:
-        return
+    `offset`. Positions left of a prefix-cache span (committed earlier blocks) were not forwarded:
+    they get zeros, never read, as the trace only looks at masked positions."""
     if offset > 0:
         logits = torch.cat([logits.new_zeros(logits.shape[0], offset, logits.shape[2]), logits], dim=1)
-    trace.observe(s, completion, completion == mask_id, logits[:, max(-offset, 0):])
+    trace.observe(s, completion, completion == mask_id, logits)

@@ -9,7 +9,10 @@ probability of the drawn token; `random`: uniform) and commits the top-scoring o
 tokens are never re-masked.
 
 Departures from LLaDA's code, each deliberate:
-- Tokens are drawn for the current block only (the only positions that can be committed). With
+- Tokens are drawn for the current block only (the only positions that can be committed), and the
+  model is asked for the logits of those positions alone (`logits_at`: the LM head and the
+  vocabulary-sized work never touch the prompt or the other blocks); the whole completion's logits
+  are computed only at steps whose records need them (greedy fills, kept logits). With
   `llada_rng=True` the random numbers are drawn over the whole sequence exactly as LLaDA does, so
   the output is token-exact with LLaDA's generate() under the same torch seed at any temperature.
 - `confidence_eos_eot_inf` does what LLaDA meant: a drawn EOS or EoT token gets confidence -1
@@ -33,11 +36,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.sampling.draw import propose, select_top, truncates
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
 from dllmrl_core.types import RolloutBatch
@@ -133,7 +136,7 @@ def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch
     check_recording(cfg, keep_logits_steps, record_greedy_fills)
     trace = Trace(B, L, cfg.steps if cfg.threshold is None else L, prompt_ids.device,
                   keep_logits_steps=keep_logits_steps, greedy_fills=record_greedy_fills,
-                  support=record_support and _truncates(cfg))
+                  support=record_support and truncates(cfg))
     if cfg.cache == "none" and cfg.threshold is None:
         completion, steps = denoise(model, prompt_ids, prompt_mask, prompt_ids.new_full((B, L), model.mask_id), cfg,
                                     start_step=prompt_ids.new_zeros(B), pass_mask=attention_mask is not None,
@@ -182,19 +185,15 @@ def denoise(model: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.T
     for s in range(int(start_step.min()), cfg.steps):
         n = int((start_step <= s).sum())                                           # active rows: a prefix
         xs, lo = x[:n], P + (s // spb) * bl
-        hi = lo + bl
-        logits = guided_logits(model, xs, None if attn is None else attn[:n], P, cfg)  # [n, P+L, V]
-        masked = xs == model.mask_id                                              # [n, P+L]
+        wide = trace is not None and trace.wants_logits(s)
+        at = slice(P, x.shape[1]) if wide else slice(lo, lo + bl)                 # the columns this step needs
+        logits = guided_logits(model, xs, None if attn is None else attn[:n], P, cfg, logits_at=at)  # [n, w, V]
+        if wide:
+            trace.observe(s, xs[:, P:], xs[:, P:] == model.mask_id, logits)
+        block = logits[:, lo - at.start:lo - at.start + bl]                        # [n, W, V]
+        commit, x0 = commit_block(model, xs, block, lo, cfg, quota[:n, s], generator)
         if trace is not None:
-            trace.observe(s, xs[:, P:], masked[:, P:], logits[:, P:])
-        keep = support_mask(logits[:, lo:hi], cfg)                                # [n, W, V] | None
-        x0 = draw_tokens(logits, lo, hi, keep, cfg, generator)                    # [n, W]
-        conf = confidence(logits, x0, lo, hi, cfg, generator, model.stop_ids)     # [n, W]
-        conf = conf.masked_fill(~masked[:, lo:hi], float("-inf"))
-        commit = select_top(conf, quota[:n, s])                                   # [n, W] bool
-        xs[:, lo:hi] = torch.where(commit, x0, xs[:, lo:hi])
-        if trace is not None:
-            trace.commit(s, lo - P, commit, x0, logits[:, lo:hi], keep, cfg.temperature)
+            trace.commit(s, lo - P, commit, x0, block, cfg)
     return x[:, P:].clone()
 
 
@@ -214,86 +213,42 @@ def check_prompts(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask
 
 
 def guided_logits(model: MaskPredictor, x: torch.Tensor, attn: torch.Tensor | None, P: int,
-                  cfg: SamplerConfig, forward=None) -> torch.Tensor:
-    """Logits [B, T, V]; with CFG, ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked.
+                  cfg: SamplerConfig, forward=None, logits_at: slice | None = None) -> torch.Tensor:
+    """Logits [B, w, V] at the columns `logits_at` of x [B, T] (None = all); with CFG,
+    ℓ = ℓ_u + (s+1)(ℓ_c − ℓ_u), ℓ_u with every prompt position masked (both halves at the same columns).
 
-    forward: `(ids, attn) -> logits` used instead of `model` (the KV-cached forward of a span;
-             P = 0 then, as a span holds no prompt position).
+    forward: `(ids, attn, logits_at) -> logits` used instead of `model` (the KV-cached forward of a
+             span; P = 0 then, as a span holds no prompt position).
     """
-    forward = model if forward is None else forward
+    forward = (lambda ids, mask, at: model(ids, mask, logits_at=at)) if forward is None else forward
     if cfg.cfg_scale > 0:
         uncond = x.clone()
         uncond[:, :P] = model.mask_id
-        both = forward(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]))
+        both = forward(torch.cat([x, uncond]), None if attn is None else torch.cat([attn, attn]), logits_at)
         cond, un = both.chunk(2)
-        logits = un + (cfg.cfg_scale + 1) * (cond - un)
+        logits = cond.sub_(un).mul_(cfg.cfg_scale + 1).add_(un)  # in place in `both`: no logits-sized copies
     else:
-        logits = forward(x, attn)
+        logits = forward(x, attn, logits_at)
     logits[..., model.mask_id] = float("-inf")  # [MASK] is not content: never drawn, never scored
     if cfg.logits_eos_inf and model.eos_id is not None:
         logits[..., model.eos_id] = float("-inf")
     return logits
 
 
-def _truncates(cfg: SamplerConfig) -> bool:
-    return cfg.temperature > 0 and (cfg.top_k is not None or cfg.top_p is not None)
-
-
-def support_mask(block_logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor | None:
-    """[B, W, V] bool: the top-k, then top-p, tokens of softmax(ℓ / T); None = no truncation."""
-    if not _truncates(cfg):
-        return None
-    tempered = block_logits.float() / cfg.temperature
-    keep = torch.ones_like(tempered, dtype=torch.bool)
-    if cfg.top_k is not None and cfg.top_k < tempered.shape[-1]:
-        kth = tempered.topk(cfg.top_k, dim=-1).values[..., -1:]
-        keep &= tempered >= kth
-    if cfg.top_p is not None and cfg.top_p < 1:
-        probs = tempered.masked_fill(~keep, float("-inf")).softmax(-1)
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        mass_before = sorted_p.cumsum(-1) - sorted_p          # keep the smallest prefix reaching top_p
-        keep &= torch.zeros_like(keep).scatter(-1, order, mass_before < cfg.top_p)
-    return keep
-
-
-def draw_tokens(logits: torch.Tensor, lo: int, hi: int, keep: torch.Tensor | None, cfg: SamplerConfig,
-                generator: torch.Generator | None) -> torch.Tensor:
-    """x̂0 [B, W] for positions lo..hi (greedy at temperature 0, else float64 Gumbel-max)."""
-    block = logits[:, lo:hi]
-    if cfg.temperature == 0:
-        return block.argmax(-1)
-    shape = logits.shape if cfg.llada_rng else block.shape
-    u = torch.rand(shape, dtype=torch.float64, device=logits.device, generator=generator)
-    return gumbel_max(block, u[:, lo:hi] if cfg.llada_rng else u, cfg.temperature, keep)
-
-
-def gumbel_max(logits: torch.Tensor, u: torch.Tensor, temperature: float, keep: torch.Tensor | None) -> torch.Tensor:
-    """argmax(exp(ℓ) / (−log u)^T) in float64, LLaDA's form of sampling softmax(ℓ / T)
-    (float64 on purpose: low-precision Gumbel-max hurts generation, arXiv 2409.02908)."""
-    scores = logits.to(torch.float64)
-    if keep is not None:
-        scores = scores.masked_fill(~keep, float("-inf"))
-    return (scores.exp() / (-torch.log(u)) ** temperature).argmax(-1)
-
-
-def confidence(logits: torch.Tensor, x0: torch.Tensor, lo: int, hi: int, cfg: SamplerConfig,
-               generator: torch.Generator | None, stop_ids: tuple[int, ...]) -> torch.Tensor:
-    """[B, W] float64 score of each drawn token; the highest scores are committed."""
-    if cfg.remasking == "low_confidence":
-        probs = F.softmax(logits[:, lo:hi].to(torch.float64), dim=-1)
-        conf = probs.gather(-1, x0[..., None]).squeeze(-1)
-    else:  # random
-        shape = logits.shape[:2] if cfg.llada_rng else x0.shape
-        conf = torch.rand(shape, device=logits.device, generator=generator).to(torch.float64)
-        if cfg.llada_rng:
-            conf = conf[:, lo:hi]
-    if cfg.confidence_eos_eot_inf and stop_ids:
-        conf = conf.masked_fill(torch.isin(x0, torch.tensor(stop_ids, device=x0.device)), -1.0)
-    return conf
-
-
-def select_top(conf: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """[B, W] bool: per row, the k[b] highest-confidence positions (ties: leftmost first)."""
-    order = conf.argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(conf.shape[1], device=conf.device).expand_as(order))
-    return rank < k[:, None]
+def commit_block(model: MaskPredictor, x: torch.Tensor, block: torch.Tensor, lo: int, cfg: SamplerConfig,
+                 quota: torch.Tensor | None, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw tokens for the block x[:, lo:lo+W] from its logits `block` [B, W, V] and commit the chosen
+    ones into x in place; returns (commit [B, W] bool, x̂0 [B, W]).
+    quota [B]: the fixed schedule's count; None = threshold decoding (Fast-dLLM: the top masked
+    position, plus every masked one at or above the threshold)."""
+    hi = lo + block.shape[1]
+    masked = x[:, lo:hi] == model.mask_id                                           # [B, W]
+    x0, conf = propose(block, cfg, generator, model.stop_ids, seq=(x.shape[1], lo))
+    conf = conf.masked_fill(~masked, float("-inf"))
+    if quota is None:
+        top = select_top(conf, torch.ones_like(conf[:, 0], dtype=torch.long))
+        commit = (top | (conf >= cfg.threshold)) & masked
+    else:
+        commit = select_top(conf, quota)
+    x[:, lo:hi] = torch.where(commit, x0, x[:, lo:hi])
+    return commit, x0

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
+from dllmrl_core.sampling.draw import row_chunks, score_rows, support_mask, tempered_support, truncates
 from dllmrl_core.types import StepLogits
+
+if TYPE_CHECKING:
+    from dllmrl_core.sampling.sampler import SamplerConfig
 
 
 class Trace:
@@ -29,6 +35,12 @@ class Trace:
                                  f"{self.keep_steps.tolist()}")
             self.kept_masked = torch.zeros(B, L, dtype=torch.bool, device=device)
             self.kept_logits: dict[int, torch.Tensor] = {}
+        self.keep_at = set() if self.keep_steps is None else set(self.keep_steps.tolist())
+
+    def wants_logits(self, s: int) -> bool:
+        """Whether step s needs the logits of the whole completion (`observe`): every step when greedy
+        fills are recorded, else only the steps at which some row keeps its logits."""
+        return self.greedy is not None or s in self.keep_at
 
     def observe(self, s: int, completion: torch.Tensor, masked: torch.Tensor, logits: torch.Tensor) -> None:
         """Before step s commits: completion [B, L], masked [B, L], logits [B, L, V] of that state."""
@@ -40,38 +52,39 @@ class Trace:
                 self.kept_logits[b] = logits[b][masked[b]].float().clone()
 
     def commit(self, s: int, offset: int, commit: torch.Tensor, x0: torch.Tensor, block_logits: torch.Tensor,
-               keep: torch.Tensor | None, temperature: float) -> None:
-        """Record the tokens committed at step s in the block starting at completion position `offset`."""
-        width = commit.shape[1]
-        logits = block_logits.float()
-        logp_all = F.log_softmax(logits, dim=-1)
-        model_logp = logp_all.gather(-1, x0[..., None]).squeeze(-1)
-        entropy = torch.special.entr(logp_all.exp()).sum(-1)
-        behaviour = model_logp
-        if temperature > 0:
-            tempered = logits / temperature
-            if keep is not None:
-                tempered = tempered.masked_fill(~keep, float("-inf"))
-            behaviour = F.log_softmax(tempered, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
-            if self.support is not None and keep is not None:
-                self._record_support(offset, commit, tempered, keep)
-        window = slice(offset, offset + width)
+               cfg: SamplerConfig) -> None:
+        """Record the tokens x0 [B, W] committed (commit [B, W]) at step s in the block starting at
+        completion position `offset`; block_logits [B, W, V], drawn from with `cfg`. Only the committed
+        rows are scored (a few per row and step, not the whole block), in chunks of rows
+        (`draw.row_chunks`)."""
+        window = slice(offset, offset + commit.shape[1])
         self.reveal_step[:, window].masked_fill_(commit, s)
-        for buf, val in ((self.behaviour_logp, behaviour), (self.model_logp, model_logp),
-                         (self.token_entropy, entropy)):
-            buf[:, window] = torch.where(commit, val, buf[:, window])
+        b, w = commit.nonzero(as_tuple=True)                            # committed positions, row-major
+        parts = row_chunks(len(b), block_logits.shape[-1])
+        if not parts:
+            return
+        scored = [score_rows(block_logits[b[p], w[p]], x0[b[p], w[p]], cfg) for p in parts]
+        for i, buf in enumerate((self.behaviour_logp, self.model_logp, self.token_entropy)):
+            buf[:, window][commit] = torch.cat([part[i] for part in scored])
+        if self.support is not None and truncates(cfg):
+            self._record_support(window, commit, block_logits, b, w, parts, cfg)
 
-    def _record_support(self, offset: int, commit: torch.Tensor, tempered: torch.Tensor, keep: torch.Tensor) -> None:
-        size = keep.sum(-1)                                           # [B, W] support sizes
-        width = int(size[commit].max()) if bool(commit.any()) else 0
+    def _record_support(self, window: slice, commit: torch.Tensor, block_logits: torch.Tensor, b: torch.Tensor,
+                         w: torch.Tensor, parts: list[slice], cfg: SamplerConfig) -> None:
+        """The support ids of the committed positions (b, w), most likely first, -1 padded to the widest
+        support so far: sizes first, then the ids chunk by chunk."""
+        sizes = torch.cat([support_mask(block_logits[b[p], w[p]], cfg).sum(-1) for p in parts])     # [k]
+        width = int(sizes.max())
         if width > self.support.shape[-1]:
             self.support = F.pad(self.support, (0, width - self.support.shape[-1]), value=-1)
-        W = self.support.shape[-1]
-        ids = tempered.topk(min(W, tempered.shape[-1]), dim=-1).indices  # the support comes first
-        ids = ids.masked_fill(torch.arange(ids.shape[-1], device=ids.device) >= size[..., None], -1)
-        ids = F.pad(ids, (0, W - ids.shape[-1]), value=-1)
-        window = self.support[:, offset:offset + commit.shape[1]]
-        window[commit] = ids[commit]
+        W, V = self.support.shape[-1], block_logits.shape[-1]
+        ids = []
+        for p in parts:
+            tempered, _ = tempered_support(block_logits[b[p], w[p]], cfg)
+            top = tempered.topk(min(W, V), dim=-1).indices                                       # the support first
+            top = top.masked_fill(torch.arange(top.shape[-1], device=top.device) >= sizes[p, None], -1)
+            ids.append(F.pad(top, (0, W - top.shape[-1]), value=-1))
+        self.support[:, window][commit] = torch.cat(ids)
 
     def fields(self) -> dict:
         step_logits = None
