@@ -101,7 +101,7 @@ def test_every_shipped_config_fits_its_gpus(path):
 
 
 def test_auto_micro_batch_is_the_largest_that_fits():
-    cfg = load_run_config(ROOT / "configs" / "llada8b" / "diffu_grpo_gsm8k.yaml")
+    cfg = load_run_config(ROOT / "configs" / "cluster" / "llada8b_gsm8k_agrpo.yaml")  # 768 rows per rank
     micro = auto_micro_rows(cfg)
     s, prec = setting(cfg), precision(cfg, 1)
     resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, cfg.learner.num_workers, prec)])
@@ -111,7 +111,7 @@ def test_auto_micro_batch_is_the_largest_that_fits():
         return resident + max(sum(i.bytes for i in items) for items in
                               learner_phases(cfg, s, prec, cfg.learner.num_workers, m).values())
 
-    assert 1 < micro < 24 and peak(micro) <= cap < peak(micro + 1)
+    assert 1 < micro < 768 and peak(micro) <= cap < peak(micro + 1)
     assert auto_micro_rows(cfg, gpu_memory_gib=141.0) > micro  # an H200 takes more rows
     tiny = load_run_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto"])
     assert auto_micro_rows(tiny) == 8 * 8 * 4  # CPU: every row of the step (8 prompts x G 8 x AGRPO k 4)
@@ -124,8 +124,8 @@ def test_a_learner_without_micro_batches_does_not_fit_and_the_plan_names_the_kno
     assert main(["plan", path, "optim.micro_batch_rows=null"]) == 1
     out = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(out[-1])
-    assert not summary["fits"] and summary["actors"]["learner rank"]["knob"].startswith("set optim.micro_batch_rows")
-    assert any("learner rank × 4" in line for line in out)
+    assert not summary["fits"] and summary["actors"]["colocated worker"]["knob"].startswith("set optim.micro_batch_rows")
+    assert any("colocated worker × 8" in line for line in out)
     assert main(["plan", path, "--gpu-memory", "80"]) == 0
 
 
@@ -138,5 +138,5 @@ def test_launch_refuses_a_config_that_does_not_fit_before_anything_starts(capsys
     code = main([path, "optim.micro_batch_rows=null", f"checkpoint.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert "learner rank" in err[0] and "GiB" in err[0] and "optim.micro_batch_rows" in err[0]
+    assert "colocated worker" in err[0] and "GiB" in err[0] and "optim.micro_batch_rows" in err[0]
     assert not ray.is_initialized() and not (tmp_path / "run").exists()
