@@ -196,8 +196,9 @@ def planned(args, shape: dict, layers: int, case: str, positions: int | None) ->
         step = learner_step_items(s, prec, args.rows, args.prompt + args.gen, positions, mode == "ckpt")["learner step"]
     else:
         resident = [weights(s, prec), *adapter(s, False, 1, prec)]
-        logits = args.rollout_gen if method == "egspo" else args.block
-        step = step_items(s, prec, args.rollout_rows, args.prompt + args.rollout_gen, logits, "none", "rollout")
+        s = replace(s, gen=args.rollout_gen)
+        step = step_items(s, prec, args.rollout_rows, args.prompt + args.rollout_gen, args.block, "none", "rollout",
+                          completion_logits=method == "egspo")
     res, peak = sum(i.bytes for i in resident), sum(i.bytes for i in step)
     return {"resident": res, "step_peak": peak, "total": res + peak}
 

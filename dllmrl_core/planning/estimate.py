@@ -26,10 +26,12 @@ from dllmrl_core.planning.shape import ModelShape
 GiB = 1024**3
 
 # Working memory beyond the saved activations, measured on CPU at full LLaDA-8B width (bench/memory.py,
-# docs/gpu.md) and applied on GPUs too (the bf16 halves are not credited: conservative there):
+# docs/gpu.md: 6 rows × 456 tokens, 1 and 2 blocks) and applied on GPUs too (the bf16 halves are not
+# credited: conservative there):
 # - one block's backward, in bytes per token per MLP unit (× tokens × mlp): the gradients of the
-#   MLP's intermediates and of the LoRA inputs while the block is differentiated;
-BLOCK_BACKWARD = 12.0
+#   MLP's intermediates and of the LoRA inputs while the block is differentiated (measured 8.3, and
+#   5.9-6.9 on top of a recomputed block's activations);
+BLOCK_BACKWARD = 8.5
 # - one block's no-grad forward, in bytes per token per MLP unit: the MLP's intermediates alive at once;
 BLOCK_FORWARD = 16.0
 # - the LM head and log-softmax, in bytes per (position × vocabulary entry): the learner's chunked
@@ -38,7 +40,7 @@ BLOCK_FORWARD = 16.0
 #   Gumbel noise and one row chunk of float64 scores / confidences / top-k-top-p work
 #   (sampling/draw.py; bench/step_memory.py: one block of 32 positions at V = 126464 peaks at 29.3
 #   with top-k/top-p, 20 otherwise, less per entry once a block spans several row chunks).
-HEAD = {"learner": 16.0, "scoring": 12.0, "sampler": 30.0}
+HEAD = {"learner": 13.0, "scoring": 12.0, "sampler": 30.0}  # learner measured 11.7-13.1
 
 
 @dataclass(frozen=True)

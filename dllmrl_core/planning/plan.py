@@ -157,8 +157,8 @@ def sampler_phases(cfg: RunConfig, s: Setting, prec: Precision, workers: int) ->
     rows = chunk_rows(cfg, workers)
     extra = s.method.memory_shape(s.algo, cfg.sampler, rows)
     T = s.prompt + s.gen
-    logit_rows = s.gen if extra.completion_logits else s.block
-    train = step_items(s, prec, rows, T, logit_rows, cfg.sampler.cache, f"training step ({rows} rows)")
+    train = step_items(s, prec, rows, T, s.block, cfg.sampler.cache, f"training step ({rows} rows)",
+                       completion_logits=extra.completion_logits)
     if extra.kept_positions:
         train.append(Item(f"kept logits (fp32, {extra.kept_positions} positions per row)",
                           4 * rows * extra.kept_positions * s.shape.vocab))
@@ -174,10 +174,17 @@ def sampler_phases(cfg: RunConfig, s: Setting, prec: Precision, workers: int) ->
     return phases
 
 
-def step_items(s: Setting, prec: Precision, rows: int, T: int, logit_rows: int, cache: str, what: str) -> list[Item]:
+def step_items(s: Setting, prec: Precision, rows: int, T: int, block: int, cache: str, what: str,
+               completion_logits: bool = False) -> list[Item]:
+    """One denoising step of `rows` rows × T tokens: the forward, the block's logits and vocabulary work
+    (with the whole completion's logits when greedy fills need them), the KV cache."""
     n = rows * s.cfg_rows
     items = [Item(f"{what}: forward over {T} tokens", inference_activations(s.shape, prec, n * T)),
-             Item(f"{what}: logits of {logit_rows} positions per row", head_bytes(s.shape, n * logit_rows, "sampler"))]
+             Item(f"{what}: the block's logits and vocabulary work ({block} positions per row)",
+                  head_bytes(s.shape, n * block, "sampler"))]
+    if completion_logits:
+        items.append(Item(f"{what}: logits of the rest of the completion (greedy fills)",
+                          prec.act_bytes * n * (s.gen - block) * s.shape.vocab))
     if cache != "none":
         items.append(Item(f"{what}: KV cache ({cache})", kv_cache(s.shape, prec, n * T)))
     return items
