@@ -299,8 +299,8 @@ def publish_pull(cfg, rounds: int) -> dict:
             if version:
                 pubs.append(t1 - t0)
                 pulls.append(t2 - t1)
-        nbytes = ray.get(ray.get(store.get.remote(rounds))[0])
-        nbytes = sum(a.nbytes for a in nbytes.values())
+        wire = ray.get(ray.get(store.get.remote(rounds))[0])
+        nbytes = sum(a.nbytes for a in wire.arrays.values())
     finally:
         ray.kill(worker, no_restart=True)
         ray.kill(store, no_restart=True)

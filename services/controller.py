@@ -30,13 +30,12 @@ from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
-from dllmrl_core.training.lora import adapter_digest
 from services.learner import LearnerFailure, LearnerGroup
 from services.jobs import eval_jobs, submit, verdicts
 from services.rewards import RewardActor
 from services.rollout import RolloutJob, RolloutWorker
 from services.status import StatusActor
-from services.weights import WeightStore, fetch
+from services.weights import WeightStore
 
 
 @dataclass
@@ -204,7 +203,7 @@ class Controller:
     def _summary(self, start: float) -> dict:
         final = Path(self.cfg.checkpoint.dir) / "final"
         self.learners.save_final(str(final))
-        sha, norm = adapter_digest(fetch(self.store, self.published))
+        sha, norm = self.learners.digest()  # the full-precision adapter, whatever dtype was published
         self.log.close()
         plot_run(Path(self.cfg.checkpoint.dir) / "metrics.jsonl", Path(self.cfg.checkpoint.dir) / "curve.png",
                  f"{self.cfg.algorithm.name} on {self.cfg.task.name}")

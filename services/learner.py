@@ -22,6 +22,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from dllmrl_core.runtime import configure_process
 from dllmrl_core.scoring import scored_batch
 from dllmrl_core.training.learner import Learner, merge_metrics
+from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics, unwrap
 from dllmrl_core.types import RolloutBatch
@@ -67,7 +68,11 @@ class LearnerActor:
 
     def publish(self, store, version: int) -> None:
         if self.rank == 0:
-            publish(store, version, self.learner.adapter())
+            publish(store, version, self.learner.forward_adapter())
+
+    def digest(self) -> tuple[str, float]:
+        """`adapter_digest` of the full-precision adapter."""
+        return adapter_digest(self.learner.adapter())
 
     def save(self, path: str) -> None:
         self.learner.save(Path(path))
@@ -120,6 +125,9 @@ class LearnerGroup:
 
     def publish(self, store, version: int) -> None:
         _get(self.actors[0].publish.remote(store, version))
+
+    def digest(self) -> tuple[str, float]:
+        return _get(self.actors[0].digest.remote())
 
     def save(self, path: str) -> None:
         _get([a.save.remote(path) for a in self.actors])

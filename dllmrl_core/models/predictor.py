@@ -75,11 +75,17 @@ class MaskPredictor:
         """True for the native LLaDA module (KV cache, head applied at `logits_at` only)."""
         return isinstance(self.base_model, LLaDAModelLM)
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype every matmul runs in under `autocast()` (LoRA's included): bf16 on CUDA; None
+        elsewhere (full precision: each tensor's own dtype)."""
+        return torch.bfloat16 if self.device.type == "cuda" else None
+
     def autocast(self):
         """The dtype policy of every forward: bf16 autocast on CUDA, full precision elsewhere."""
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  logits_at: LogitsAt = None) -> torch.Tensor:
