@@ -71,7 +71,9 @@ class Controller:
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
         self.test = load_split(cfg.task, "test") if (cfg.eval.every or cfg.eval.before or cfg.eval.after) else None
         self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
-        self.store = WeightStore.options(name=f"{n}weights").remote(keep=(cfg.train.max_staleness + 1) * self.mu + 2)
+        # a rollout can still ask for the version of each in-flight batch, and the newest: with
+        # max_staleness s those are the newest s + 1 (a version is published every μ steps)
+        self.store = WeightStore.options(name=f"{n}weights").remote(keep=cfg.train.max_staleness + 1)
         self.status = None
         if cfg.status.enabled:
             s = cfg.status

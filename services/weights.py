@@ -3,7 +3,9 @@
 Learner rank 0 hands each adapter it publishes to this actor, which puts it into the object
 store itself, so the object is owned here and outlives a learner crash (Ray 2.56 removed
 `ray.put(_owner=...)`). Rollout workers fetch the exact version their job names, as arrays read
-zero-copy from shared memory. Only the newest `keep` versions are held.
+zero-copy from shared memory. The store holds the newest `keep` versions: the controller keeps
+those a rollout can still ask for (max_staleness + 1: the versions of in-flight batches, and the
+newest).
 
 An adapter travels as an `AdapterWire` in its own dtype. numpy has no bfloat16, so a bf16 tensor
 travels as an int16 view of its bytes and is viewed back as bf16 on arrival; every other dtype

@@ -1,5 +1,6 @@
 """Adapters on the wire: in their own dtype (bf16 as bf16), zero-copy, and what a rollout worker
-computes with a received adapter is what the learner computes with its own."""
+computes with a received adapter is what the learner computes with its own. The WeightStore holds
+only the versions a rollout can still ask for."""
 
 import pickle
 
@@ -14,6 +15,7 @@ from dllmrl_core.tasks import load_split
 from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.lora import adapter_params, load_adapter_state
 from dllmrl_core.training.policy import load_policy
+from services.controller import Controller
 from services.rollout import RolloutJob, RolloutWorker, run_job
 from services.weights import AdapterWire, WeightStore, fetch, publish
 from tests.services.conftest import run_config
@@ -108,3 +110,18 @@ def test_a_rollout_worker_samples_with_the_published_adapter_exactly_as_the_lear
     for name in ("completion_ids", "reveal_step", "behaviour_logp", "model_logp", "token_entropy"):
         assert torch.equal(getattr(remote, name), getattr(local, name)), name
 
+
+@pytest.mark.ray
+def test_the_weight_store_holds_only_the_versions_a_rollout_can_still_ask_for(ray_session, warm_dir, tmp_path):
+    cfg = RunConfig.parse(run_config(warm_dir, tmp_path, steps=3, train={"max_staleness": 1}))
+    controller = Controller.options(name="t-keep/controller").remote(cfg, "t-keep/")
+    try:
+        ray.get(controller.setup.remote())
+        ray.get(controller.run.remote())
+        held = ray.get(ray.get_actor("t-keep/weights").held.remote())
+    finally:
+        ray.get(controller.shutdown.remote())
+        ray.kill(controller)
+    # μ = 1: versions 0..3 were published and batch b was generated with version b - 1; the newest
+    # two (max_staleness + 1) are all a rollout could still ask for
+    assert held == [2, 3]
