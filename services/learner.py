@@ -21,6 +21,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from dllmrl_core.runtime import configure_process
 from dllmrl_core.scoring import scored_batch
+from dllmrl_core.training.ddp import wrap_ddp
 from dllmrl_core.training.learner import Learner, merge_metrics
 from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
@@ -33,6 +34,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return s.getsockname()[1]
+
+
+def join_group(lc, rank: int, world: int, addr: str, port: int) -> None:
+    """torch.distributed over learner.backend (auto: NCCL with CUDA, else gloo), rank 0's rendezvous."""
+    backend = lc.backend if lc.backend != "auto" else ("nccl" if torch.cuda.is_available() else "gloo")
+    torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=lc.timeout_s))
 
 
 @ray.remote(max_restarts=0)
@@ -49,14 +57,8 @@ class LearnerActor:
         torch.manual_seed(cfg.train.seed)  # the same adapter init on every rank, and as in the loop
         policy, _ = load_policy(cfg.model)
         if self.world > 1:
-            backend = cfg.learner.backend
-            if backend == "auto":
-                backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=self.rank,
-                                                 world_size=self.world,
-                                                 timeout=datetime.timedelta(seconds=cfg.learner.timeout_s))
-            device_ids = [policy.device.index or 0] if policy.device.type == "cuda" else None
-            policy.model = torch.nn.parallel.DistributedDataParallel(policy.model, device_ids=device_ids)
+            join_group(cfg.learner, self.rank, self.world, addr, port)
+            policy.model = wrap_ddp(policy.model, policy.device)
         self.learner = Learner.build(cfg, policy, self.rank, self.world)
 
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
