@@ -11,6 +11,10 @@ Staleness is bounded by admission, never by dropping finished work: batch b is g
 weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps the rollout of b+1
 with learning on b. Rollout and reward actors restart on their own and rerun a lost job; a
 learner failure restarts the whole group from the last checkpoint (bounded retries).
+
+The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
+for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
+cluster.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from services.rollout import RolloutJob, RolloutWorker
 from services.status import StatusActor
 from services.weights import WeightStore
 
+ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
 
 @dataclass
 class InFlight:
@@ -73,11 +78,11 @@ class Controller:
         self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
         # a rollout can still ask for the version of each in-flight batch, and the newest: with
         # max_staleness s those are the newest s + 1 (a version is published every μ steps)
-        self.store = WeightStore.options(name=f"{n}weights").remote(keep=cfg.train.max_staleness + 1)
+        self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
         self.status = None
         if cfg.status.enabled:
             s = cfg.status
-            self.status = StatusActor.options(name=f"{n}status").remote(s.host, s.port, s.token)
+            self.status = StatusActor.options(name=f"{n}status", **ON_HEAD).remote(s.host, s.port, s.token)
         rc, wc = cfg.rollout, cfg.reward
         self.workers = [RolloutWorker.options(name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker,
                                               num_gpus=rc.num_gpus_per_worker, resources=rc.resources).remote(

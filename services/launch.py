@@ -68,10 +68,10 @@ def run(cfg: RunConfig, name: str | None = None) -> dict:
     """Start the Controller on the connected cluster, print the status URL, wait for the summary."""
     import ray
 
-    from services.controller import Controller
+    from services.controller import ON_HEAD, Controller
 
     name = name or f"dllmrl-{uuid.uuid4().hex[:8]}/"
-    controller = Controller.options(name=f"{name}controller").remote(cfg, name)
+    controller = Controller.options(name=f"{name}controller", **ON_HEAD).remote(cfg, name)
     try:
         url = ray.get(controller.setup.remote())
         if url:
