@@ -10,7 +10,8 @@
 Staleness is bounded by admission, never by dropping finished work: batch b is generated with
 weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps the rollout of b+1
 with learning on b. Rollout and reward actors restart on their own and rerun a lost job; a
-learner failure restarts the whole group from the last checkpoint (bounded retries).
+learner failure (a rank dies, or its placement group is not ready in time) restarts the whole
+group from the last checkpoint, after a backoff, at most learner.max_restarts times.
 
 The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
 for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
@@ -42,6 +43,8 @@ from services.status import StatusActor
 from services.weights import WeightStore
 
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
+MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s, at most this
+
 
 @dataclass
 class InFlight:
@@ -66,6 +69,8 @@ class Controller:
         self.inflight: dict[int, InFlight] = {}
         self.step = self.published = self.restarts = self.generated = 0
         self.last: dict[str, float] = {}
+        self.last_failure = ""
+        self.learners: LearnerGroup | None = None
         self.started = time.perf_counter()
 
     # --- wiring ---------------------------------------------------------------------------------
@@ -92,9 +97,8 @@ class Controller:
                                             resources=wc.resources).remote(
             cfg.task.name, cfg.task.reward_set, cfg.task.eval_protocol, wc.processes_per_actor, wc.timeout_s)
             for i in range(wc.num_actors)]
-        self.learners = LearnerGroup(cfg, name=n)
         self.log = MetricsLog(cfg.checkpoint.dir)
-        self._restore(cfg.checkpoint.resume)
+        self._start_learners(cfg.checkpoint.resume)
         return ray.get(self.status.url.remote()) if self.status else ""
 
     def _restore(self, resume: str | None) -> None:
@@ -187,25 +191,46 @@ class Controller:
             summary.update(before_after(before, after))
         return summary
 
-    def _recover(self, err: Exception) -> None:
-        """Tear the learner group down and restart it from the last checkpoint (bounded retries)."""
+    # --- learner failures -----------------------------------------------------------------------
+    def _start_learners(self, resume: str | None) -> None:
+        """Start the learner group and restore `resume` into it, retrying after failures."""
         while True:
-            self.restarts += 1
-            limit = self.cfg.learner.max_restarts
-            if self.restarts > limit:
-                raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
-                                   f"last error: {err}") from err
-            print(f"learner failure ({err}); restarting the group from the last checkpoint", flush=True)
+            try:
+                self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-" if self.restarts
+                                             else self.name)
+                self._restore(resume)
+                return
+            except LearnerFailure as err:
+                self._stop_learners()
+                self._failed(err)
+
+    def _recover(self, err: LearnerFailure) -> None:
+        """Tear the learner group down and restart it from the last checkpoint."""
+        self._stop_learners()
+        self._failed(err)
+        self._start_learners("latest")
+
+    def _stop_learners(self) -> None:
+        if self.learners is not None:
             try:
                 self.learners.shutdown()
             except Exception:  # noqa: BLE001 - the failed group may be half gone already
                 pass
-            try:
-                self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-")
-                self._restore("latest")
-                return
-            except LearnerFailure as again:
-                err = again
+        self.learners = None
+
+    def _failed(self, err: LearnerFailure) -> None:
+        """Count a failure (fatal past learner.max_restarts), report it and back off before a restart."""
+        self.restarts += 1
+        self.last_failure = str(err)
+        limit = self.cfg.learner.max_restarts
+        if self.restarts > limit:
+            raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
+                               f"last error: {err}") from err
+        wait = min(MAX_BACKOFF_S, 2.0 ** (self.restarts - 1))
+        print(f"learner failure ({err}); restarting the group from the last checkpoint in {wait:g} s "
+              f"(restart {self.restarts} of at most {limit})", flush=True)
+        self._report("recovering")
+        time.sleep(wait)
 
     def _summary(self, start: float) -> dict:
         final = Path(self.cfg.checkpoint.dir) / "final"
@@ -228,7 +253,7 @@ class Controller:
         """Stop every actor this controller started and release the learners' placement group."""
         for actor in [*self.workers, *self.rewards, self.store, *([self.status] if self.status else [])]:
             ray.kill(actor, no_restart=True)
-        self.learners.shutdown()
+        self._stop_learners()
 
     # --- evaluation and status ----------------------------------------------------------------
     def evaluate(self) -> list:
@@ -259,6 +284,7 @@ class Controller:
             "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
             "reward_mean": self.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
             "staleness": self.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
+            "last_failure": self.last_failure,
             "workers": [{"role": "rollout", "index": i, "busy": i in busy} for i in range(len(self.workers))]
             + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))]
             + [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)],

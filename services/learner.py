@@ -3,8 +3,10 @@
 Rendezvous by hand: rank 0 binds a free port and reports (address, port); every rank then calls
 init_process_group with an explicit timeout. Each rank holds a `Learner` (dllmrl_core), takes its
 shard of every scored batch and runs one optimizer step per call; rank 0 publishes the adapter.
-Learners are not restartable one by one: on any failure the controller tears the group down and
-restarts it from the last checkpoint.
+
+Learners are not restartable one by one: on any failure (a rank dies or raises, or the placement
+group is not ready within learner.placement_timeout_s) the group raises LearnerFailure and the
+controller restarts it from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import ray
 import torch
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -92,7 +94,7 @@ class LearnerActor:
 
 
 class LearnerFailure(RuntimeError):
-    """A learner rank died or failed: the group must restart from the last checkpoint."""
+    """A learner rank died or failed, or the group could not start: restart from the last checkpoint."""
 
 
 def _get(refs):
@@ -103,14 +105,28 @@ def _get(refs):
 
 
 class LearnerGroup:
-    """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank fails."""
+    """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank
+    fails; a group that fails to start releases what it took."""
 
     def __init__(self, cfg, name: str = ""):
         lc = cfg.learner
-        bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker else {}),
-                  **lc.resources}
-        self.pg = placement_group([dict(bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
-        ray.get(self.pg.ready(), timeout=600)
+        self.bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker
+                                                         else {}), **lc.resources}
+        self.pg = placement_group([dict(self.bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
+        self.actors: list = []
+        try:
+            self._start(cfg, name)
+        except LearnerFailure:
+            self.shutdown()
+            raise
+
+    def _start(self, cfg, name: str) -> None:
+        lc = cfg.learner
+        try:
+            ray.get(self.pg.ready(), timeout=lc.placement_timeout_s)
+        except GetTimeoutError:
+            raise LearnerFailure(f"placement group of {lc.num_workers} x {self.bundle} not ready within "
+                                 f"learner.placement_timeout_s = {lc.placement_timeout_s:g} s") from None
         self.actors = [
             LearnerActor.options(
                 name=f"{name}learner-{rank}" if name else None, num_cpus=lc.num_cpus_per_worker,
