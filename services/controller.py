@@ -9,9 +9,10 @@
 
 Staleness is bounded by admission, never by dropping finished work: batch b is generated with
 weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps the rollout of b+1
-with learning on b. Rollout and reward actors restart on their own and rerun a lost job; a
-learner failure (a rank dies, or its placement group is not ready in time) restarts the whole
-group from the last checkpoint, after a backoff, at most learner.max_restarts times.
+with learning on b. A chunk lost with its rollout worker is generated again on another worker;
+reward actors restart and rerun a lost job; a learner failure (a rank dies, or its placement
+group is not ready in time) restarts the whole group from the last checkpoint, after a backoff,
+at most learner.max_restarts times.
 
 The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
 for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
@@ -35,8 +36,8 @@ from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
+from services.jobs import Chunk, RolloutPool, eval_jobs, score, texts
 from services.learner import LearnerFailure, LearnerGroup
-from services.jobs import eval_jobs, submit, verdicts
 from services.rewards import RewardActor
 from services.rollout import RolloutJob, RolloutWorker
 from services.status import StatusActor
@@ -48,9 +49,9 @@ MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s
 
 @dataclass
 class InFlight:
-    """A batch whose chunks are being generated: (job, batch ref, items ref) per chunk."""
+    """A batch whose chunks are being generated."""
 
-    chunks: list[tuple[RolloutJob, ray.ObjectRef, ray.ObjectRef]]
+    chunks: list[Chunk]
     stream_after: dict  # data position right after this batch's examples were drawn
     started: float = field(default_factory=time.perf_counter)
 
@@ -89,10 +90,10 @@ class Controller:
             s = cfg.status
             self.status = StatusActor.options(name=f"{n}status", **ON_HEAD).remote(s.host, s.port, s.token)
         rc, wc = cfg.rollout, cfg.reward
-        self.workers = [RolloutWorker.options(name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker,
-                                              num_gpus=rc.num_gpus_per_worker, resources=rc.resources).remote(
-            cfg.model, cfg.algorithm, cfg.train.seed, self.store, max(1, int(rc.num_cpus_per_worker)))
-            for i in range(rc.num_workers)]
+        self.rollout = RolloutPool([RolloutWorker.options(
+            name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
+            resources=rc.resources).remote(cfg.model, cfg.algorithm, cfg.train.seed, self.store,
+                                           max(1, int(rc.num_cpus_per_worker))) for i in range(rc.num_workers)])
         self.rewards = [RewardActor.options(name=f"{n}reward-{i}", num_cpus=wc.num_cpus_per_actor,
                                             resources=wc.resources).remote(
             cfg.task.name, cfg.task.reward_set, cfg.task.eval_protocol, wc.processes_per_actor, wc.timeout_s)
@@ -129,15 +130,15 @@ class Controller:
         ids, mask, groups, rows = group_prompts(self.tokenizer, self.task, examples, cfg.train.group_size,
                                                 cfg.task.prompt_style, torch.device("cpu"))
         jobs = [RolloutJob(b, c, version, ids[r], mask[r], groups[r], [rows[i] for i in r.tolist()], cfg.sampler)
-                for c, r in enumerate(split_groups(groups, len(self.workers)))]
-        self.inflight[b] = InFlight(submit(self.workers, jobs), self.stream.state())
+                for c, r in enumerate(split_groups(groups, len(self.rollout.workers)))]
+        self.inflight[b] = InFlight(self.rollout.submit(jobs), self.stream.state())
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        main, branch = verdicts(self.rewards, flight.chunks)
+        flight.chunks, main, branch = score(self.rollout, self.rewards, flight.chunks)
         self.generated += len(main) + len(branch)
-        refs = [batch_ref for _, batch_ref, _ in flight.chunks]
-        version = flight.chunks[0][0].version
+        refs = [chunk.batch for chunk in flight.chunks]
+        version = flight.chunks[0].job.version
         for k in range(self.mu):
             if self.step >= self.cfg.train.steps:
                 break
@@ -242,16 +243,17 @@ class Controller:
         return {"steps": self.step, "algorithm": self.cfg.algorithm.name,
                 "reward_mean": round(self.last.get("reward/mean", float("nan")), 6),
                 "adapter_sha256": sha, "adapter_norm": norm, "learner_restarts": self.restarts,
+                "chunks_regenerated": self.rollout.regenerated,
                 "wall_s": round(time.perf_counter() - start, 2), "placement": self.placement()}
 
     def placement(self) -> dict:
         """Where every rollout worker and learner rank runs (node id, GPU ids)."""
-        return {"rollout": ray.get([w.placement.remote() for w in self.workers]),
-                "learner": self.learners.placement()}
+        return {"rollout": self.rollout.placement(), "learner": self.learners.placement()}
 
     def shutdown(self) -> None:
         """Stop every actor this controller started and release the learners' placement group."""
-        for actor in [*self.workers, *self.rewards, self.store, *([self.status] if self.status else [])]:
+        self.rollout.shutdown()
+        for actor in [*self.rewards, self.store, *([self.status] if self.status else [])]:
             ray.kill(actor, no_restart=True)
         self._stop_learners()
 
@@ -262,11 +264,10 @@ class Controller:
         cfg = self.cfg
         sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
         examples = self.test.examples[: cfg.eval.num_examples]
-        chunks = submit(self.workers, eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
-                                                self.published, len(self.workers)))
-        main, _ = verdicts(self.rewards, chunks)
-        texts = [item.text for _, _, ref in chunks for item in ray.get(ref)]
-        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts, main, sampler)
+        chunks = self.rollout.submit(eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
+                                               self.published, len(self.rollout.workers)))
+        chunks, main, _ = score(self.rollout, self.rewards, chunks)
+        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts(chunks), main, sampler)
         result = summarize(main)
         self.log.log(self.step, result.as_dict())
         self.last.update(result.as_dict())
@@ -277,15 +278,15 @@ class Controller:
     def _report(self, state: str) -> None:
         if self.status is None:
             return
-        busy = {job.chunk % len(self.workers) for f in self.inflight.values() for job, _, _ in f.chunks}
+        busy = {chunk.worker for f in self.inflight.values() for chunk in f.chunks}
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         self.status.update.remote({
             "state": state, "step": self.step, "total_steps": self.cfg.train.steps, "weight_version": self.published,
             "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
             "reward_mean": self.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
             "staleness": self.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
-            "last_failure": self.last_failure,
-            "workers": [{"role": "rollout", "index": i, "busy": i in busy} for i in range(len(self.workers))]
+            "last_failure": self.last_failure, "chunks_regenerated": self.rollout.regenerated,
+            "workers": [{"role": "rollout", "index": i, "busy": i in busy} for i in range(len(self.rollout.workers))]
             + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))]
             + [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)],
         })

@@ -2,8 +2,9 @@
 
 A job names the weight version to use; the worker pulls that adapter version from the
 WeightStore before generating. Every random draw of a job comes from a generator seeded by
-(seed, batch, chunk), so a job is a pure function of its inputs: when a worker dies, Ray restarts
-it and reruns the job (max_task_retries=-1) and the result is the same.
+(seed, batch, chunk), so a job is a pure function of its inputs: when a worker dies, its job is
+generated again on another worker (`services.jobs.RolloutPool`) and the result is the same. Ray
+restarts a dead worker, which then takes new jobs.
 
 `run_job` is what a worker does with a job, on whichever policy it is given.
 """
@@ -68,7 +69,7 @@ def run_job(policy, tokenizer, algorithm, seed: int, job: RolloutJob) -> tuple[R
     return batch.to("cpu"), completions_to_verify(batch, tokenizer, job.examples, protocol)
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1)
+@ray.remote(max_restarts=-1, max_task_retries=0)
 class RolloutWorker:
     def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int):
         configure_process(threads)

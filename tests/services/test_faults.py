@@ -1,6 +1,7 @@
-"""Crashes cost no training step: killed rollout/reward actors rerun their job; a killed learner
-restarts the group from the last checkpoint, and so does a learner placement group that is not
-ready in time (bounded, reported). The status endpoint answers during the run."""
+"""Crashes cost no training step: killed rollout/reward actors' jobs run again (a dead rollout
+worker's on a live one); a killed learner restarts the group from the last checkpoint, and so does
+a learner placement group that is not ready in time (bounded, reported). The status endpoint
+answers during the run."""
 
 import json
 import threading
@@ -112,6 +113,20 @@ def test_learner_failures_beyond_the_limit_end_with_a_clear_error(ray_session, w
     assert "learner group failed 1 times (learner.max_restarts = 0)" in str(result.get("error"))
 
 
+def test_a_dead_rollout_workers_chunks_are_generated_by_a_live_worker(ray_session, warm_dir, tmp_path):
+    ray, two = ray_session, {"num_workers": 2}
+    cfg = run_config(warm_dir, tmp_path / "dead", steps=3, rollout=two, status={"enabled": True})
+    thread, result = start(cfg, "t-dead/")
+    wait_for_step(status_url(ray, "t-dead/"), 1)
+    ray.kill(ray.get_actor("t-dead/rollout-0"), no_restart=True)  # gone for good: no restart to wait for
+    thread.join(timeout=600)
+    assert "error" not in result, result.get("error")
+    assert result["chunks_regenerated"] >= 1 and result["placement"]["rollout"][0]["node"] is None
+    baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=3, rollout=two)),
+                       name="t-dead-base/")
+    assert result["steps"] == 3 and result["adapter_sha256"] == baseline["adapter_sha256"]
+
+
 def test_a_learner_placement_group_not_ready_in_time_is_retried_and_reported(ray_session, warm_dir, tmp_path):
     ray = ray_session
     blocker = placement_group([{"GPU": 4}])  # every GPU of the session's cluster
@@ -120,7 +135,8 @@ def test_a_learner_placement_group_not_ready_in_time_is_retried_and_reported(ray
                      learner={"num_gpus_per_worker": 1, "placement_timeout_s": 1, "max_restarts": 5})
     try:
         thread, result = start(cfg, "t-pgwait/")
-        status = wait_for(status_url(ray, "t-pgwait/"), lambda s: s.get("learner_restarts", 0) >= 1, "a learner failure")
+        status = wait_for(status_url(ray, "t-pgwait/"), lambda s: s.get("learner_restarts", 0) >= 1,
+                          "a learner failure")
     finally:
         remove_placement_group(blocker)
     assert status["state"] == "recovering"
