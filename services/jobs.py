@@ -1,8 +1,9 @@
 """Fan rollout jobs out to the actors that sample and their completions out to reward actors.
 
 Shared by the Controller (training and periodic evaluation) and the evaluation service. The
-rollout workers (`RolloutPool`) take chunk c on worker c mod R and hand finished chunks to
-`score` through `completed`.
+actors that sample are the rollout workers (`RolloutPool`) or, under placement colocated, the
+learner ranks (`services.learner.LearnerGroup`); both take chunk c on actor c mod n and hand
+finished chunks to `score` through `completed`.
 """
 
 from __future__ import annotations

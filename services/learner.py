@@ -4,6 +4,10 @@ Rendezvous by hand: rank 0 binds a free port and reports (address, port); every 
 init_process_group with an explicit timeout. Each rank holds a `Learner` (dllmrl_core), takes its
 shard of every scored batch and runs one optimizer step per call; rank 0 publishes the adapter.
 
+Under placement colocated the ranks also sample: chunk c of every batch goes to rank c mod N,
+which generates it with its own weights (`run_job`, as a RolloutWorker does) through the module
+under the DDP wrapper. Weights never travel: the model that learns is the model that samples.
+
 Learners are not restartable one by one: on any failure (a rank dies or raises, or the placement
 group is not ready within learner.placement_timeout_s) the group raises LearnerFailure and the
 controller restarts it from the last checkpoint.
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import datetime
 import socket
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import ray
@@ -29,6 +35,8 @@ from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics, unwrap
 from dllmrl_core.types import RolloutBatch
+from services.jobs import Chunk, as_completed, submit
+from services.rollout import RolloutJob, run_job
 from services.weights import publish
 
 
@@ -47,6 +55,8 @@ def join_group(lc, rank: int, world: int, addr: str, port: int) -> None:
 
 @ray.remote(max_restarts=0)
 class LearnerActor:
+    """One DDP rank holding a `Learner`; under placement colocated it also samples (`generate`)."""
+
     def __init__(self, cfg, rank: int, world: int):
         self.cfg, self.rank, self.world = cfg, rank, world
         configure_process(cfg.learner.num_cpus_per_worker)
@@ -57,11 +67,21 @@ class LearnerActor:
     def setup(self, addr: str, port: int) -> None:
         cfg = self.cfg
         torch.manual_seed(cfg.train.seed)  # the same adapter init on every rank, and as in the loop
-        policy, _ = load_policy(cfg.model)
+        policy, self.tokenizer = load_policy(cfg.model)
+        # colocated sampling uses the module itself: DDP's forward can run collectives, and ranks
+        # sample different amounts
+        self.sampling_policy = replace(policy)
         if self.world > 1:
             join_group(cfg.learner, self.rank, self.world, addr, port)
             policy.model = wrap_ddp(policy.model, policy.device)
         self.learner = Learner.build(cfg, policy, self.rank, self.world)
+
+    @ray.method(num_returns=2)
+    def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
+        """Placement colocated: one chunk, sampled with this rank's weights. They are version
+        job.version: the controller admits a batch only once its version has been trained."""
+        self.sampling_policy.version = job.version
+        return run_job(self.sampling_policy, self.tokenizer, self.cfg.algorithm, self.cfg.train.seed, job)
 
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         """Optimizer step k of a batch; k = 0 first builds the scored batch and its terms."""
@@ -97,11 +117,15 @@ class LearnerFailure(RuntimeError):
     """A learner rank died or failed, or the group could not start: restart from the last checkpoint."""
 
 
+def _failure(err: Exception) -> LearnerFailure:
+    return LearnerFailure(str(err).splitlines()[0])
+
+
 def _get(refs):
     try:
         return ray.get(refs)
     except (RayActorError, RayTaskError) as err:
-        raise LearnerFailure(str(err).splitlines()[0]) from err
+        raise _failure(err) from err
 
 
 class LearnerGroup:
@@ -138,6 +162,18 @@ class LearnerGroup:
         addr, port = _get(self.actors[0].address.remote())
         _get([a.setup.remote(addr, port) for a in self.actors])
 
+    # --- placement colocated: the ranks sample too (the interface of services.jobs.RolloutPool) ---
+    def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
+        return submit(self.actors, jobs)
+
+    def completed(self, chunks: list[Chunk]) -> Iterator[Chunk]:
+        """Chunks as they finish; a rank lost while sampling is a group failure like any other."""
+        try:
+            yield from as_completed(chunks)
+        except (RayActorError, RayTaskError) as err:
+            raise _failure(err) from err
+
+    # --- training ---------------------------------------------------------------------------------
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         return merge_metrics(_get([a.learn.remote(chunks, verdicts, k) for a in self.actors]))
 

@@ -6,7 +6,8 @@ WeightStore before generating. Every random draw of a job comes from a generator
 generated again on another worker (`services.jobs.RolloutPool`) and the result is the same. Ray
 restarts a dead worker, which then takes new jobs.
 
-`run_job` is what a worker does with a job, on whichever policy it is given.
+`run_job` is what any actor holding a policy does with a job: the RolloutWorker here, and the
+learner ranks under placement colocated (services/learner.py).
 """
 
 from __future__ import annotations
