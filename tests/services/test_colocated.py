@@ -50,7 +50,7 @@ def test_a_lost_colocated_worker_restarts_the_group_from_the_checkpoint(ray_sess
     cfg = run_config(warm_dir, tmp_path / "co", steps=6, placement="colocated", status={"enabled": True},
                      checkpoint={"save_every": 2})
     thread, result = start(cfg, "t-co-fault/")
-    wait_for_step(status_url(ray, "t-co-fault/"), 3)
+    wait_for_step(status_url(ray, "t-co-fault/"), 2)
     ray.kill(ray.get_actor("t-co-fault/learner-0"), no_restart=True)
     thread.join(timeout=600)
     assert "error" not in result, result.get("error")
