@@ -299,8 +299,8 @@ def publish_pull(cfg, rounds: int) -> dict:
             if version:
                 pubs.append(t1 - t0)
                 pulls.append(t2 - t1)
-        nbytes = ray.get(ray.get(store.get.remote(rounds))[0])
-        nbytes = sum(a.nbytes for a in nbytes.values())
+        wire = ray.get(ray.get(store.get.remote(rounds))[0])
+        nbytes = sum(a.nbytes for a in wire.arrays.values())
     finally:
         ray.kill(worker, no_restart=True)
         ray.kill(store, no_restart=True)
@@ -340,11 +340,11 @@ def rollout_scaling(cfg, counts: list[int], batches: int) -> dict:
                     for c, r in enumerate(split_groups(groups, n))]
 
         warm = submit(workers, jobs(0))  # first calls (allocations, imports) not counted
-        ray.get([ref for _, ref, _ in warm])
+        ray.get([chunk.batch for chunk in warm])
         work = [job for b in range(1, batches + 1) for job in jobs(b)]
         t0 = time.perf_counter()
         chunks = submit(workers, work)
-        done = ray.get([ref for _, ref, _ in chunks])
+        done = ray.get([chunk.batch for chunk in chunks])
         wall = time.perf_counter() - t0
         completions = sum(batch.batch_size + (batch.branches.size if batch.branches is not None else 0)
                           for batch in done)

@@ -8,10 +8,9 @@
    WeightStore as the learner does (`services.weights.publish`), then pulled concurrently by
    1, 2 and 4 actors the way a RolloutWorker pulls a version (`services.weights.fetch`), each
    phase timed: store lookup + `ray.get` (zero-copy views of the object store), `to_torch`
-   (tensors viewing those arrays, no copy), and the one copy into preallocated parameters (what
-   `load_adapter_state` does in a worker).
-   numpy has no bfloat16, so `services.weights.to_numpy` cannot take a bf16 adapter; bf16 tensors
-   travel here as int16 views of the same bytes (and are viewed back after the pull).
+   (`AdapterWire.unpack`: tensors viewing those arrays, no copy), and the one copy into
+   preallocated parameters (what `load_adapter_state` does in a worker). bf16 travels as bf16
+   (`AdapterWire`: int16 views of the same bytes, viewed back on arrival).
 2. RolloutBatch transport: a batch the size of one AGRPO/GSM8K batch on LLaDA-8B (128 rows,
    prompt 256, generation 384, top-k support 150) is returned by one actor and fetched twice by
    another, which reports where each tensor's memory lives (/proc/self/maps: the object store's
@@ -59,14 +58,11 @@ def random_adapter(shapes: dict[str, tuple[int, int]], dtype: torch.dtype, seed:
     return {k: torch.randn(s, generator=gen, dtype=torch.float32).to(dtype) for k, s in shapes.items()}
 
 
-def wire(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """What `services.weights.to_numpy` sends; bf16 (no numpy dtype) as int16 views of the same bytes."""
-    from services.weights import to_numpy
+def wire(state: dict[str, torch.Tensor]):
+    """What `services.weights.publish` sends."""
+    from services.weights import AdapterWire
 
-    if all(v.dtype != torch.bfloat16 for v in state.values()):
-        return to_numpy(state)
-    return {k: (v.view(torch.int16) if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
-            for k, v in state.items()}
+    return AdapterWire.pack(state)
 
 
 def shared_region(ptr: int) -> str:
@@ -94,15 +90,11 @@ def _remote_classes():
             self.params = {k: torch.empty(s, dtype=self.dtype) for k, s in shapes.items()}  # the "model"
 
         def pull(self, version: int) -> dict:
-            from services.weights import to_torch
-
             t0 = time.perf_counter()
             [ref] = ray.get(self.store.get.remote(version))  # services.weights.fetch, split into its phases
             arrays = ray.get(ref)
             t1 = time.perf_counter()
-            state = to_torch(arrays)
-            if self.dtype == torch.bfloat16:
-                state = {k: v.view(torch.bfloat16) for k, v in state.items()}
+            state = arrays.unpack()
             t2 = time.perf_counter()
             with torch.no_grad():
                 for k, v in state.items():

@@ -98,7 +98,10 @@ class LearnerConfig(ConfigModel):
     num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per rank (also its torch threads)")
     backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto = nccl on GPU, gloo on CPU")
     timeout_s: float = Field(600, gt=0, description="collective timeout")
-    max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up")
+    max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up (a rank "
+                                                   "failure or a placement group not ready in time)")
+    placement_timeout_s: float = Field(600, gt=0, description="wait this long for the ranks' placement group; then "
+                                                              "the group start counts as a failure and is retried")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="Ray placement-group strategy for the ranks' bundles")
     resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per rank")

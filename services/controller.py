@@ -1,16 +1,26 @@
 """Controller actor: the training loop of the distributed system.
 
-    setup():  WeightStore, StatusActor, RolloutWorker × R, RewardActor × K, LearnerGroup (N ranks)
+    setup():  StatusActor, RewardActor × K, LearnerGroup (N ranks), and for placement disaggregated
+              WeightStore and RolloutWorker × R
     run():    for each batch b:
                 admit b (and b+1 when max_staleness = 1)   rollout chunks → object store
                 score b's completions on the reward actors  verdicts
                 μ optimizer steps on the learner group       version += μ, published
                 metrics, evaluation, checkpoint, status
 
+Placement disaggregated: rollout workers sample with adapters the learners publish through the
+WeightStore. Placement colocated: the learner ranks sample their chunks themselves and nothing is
+published (the model that learns is the model that samples).
+
 Staleness is bounded by admission, never by dropping finished work: batch b is generated with
 weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps the rollout of b+1
-with learning on b. Rollout and reward actors restart on their own and rerun a lost job; a
-learner failure restarts the whole group from the last checkpoint (bounded retries).
+with learning on b. A chunk lost with its rollout worker is generated again on another worker;
+reward actors restart and rerun a lost job; a learner failure (colocated: any worker's) restarts
+the whole group from the last checkpoint, after a backoff, at most learner.max_restarts times.
+
+The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
+for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
+cluster.
 """
 
 from __future__ import annotations
@@ -30,20 +40,22 @@ from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
-from dllmrl_core.training.lora import adapter_digest
+from services.jobs import Chunk, RolloutPool, eval_jobs, score, texts
 from services.learner import LearnerFailure, LearnerGroup
-from services.jobs import eval_jobs, submit, verdicts
 from services.rewards import RewardActor
 from services.rollout import RolloutJob, RolloutWorker
 from services.status import StatusActor
-from services.weights import WeightStore, fetch
+from services.weights import WeightStore
+
+ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
+MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s, at most this
 
 
 @dataclass
 class InFlight:
-    """A batch whose chunks are being generated: (job, batch ref, items ref) per chunk."""
+    """A batch whose chunks are being generated."""
 
-    chunks: list[tuple[RolloutJob, ray.ObjectRef, ray.ObjectRef]]
+    chunks: list[Chunk]
     stream_after: dict  # data position right after this batch's examples were drawn
     started: float = field(default_factory=time.perf_counter)
 
@@ -62,6 +74,10 @@ class Controller:
         self.inflight: dict[int, InFlight] = {}
         self.step = self.published = self.restarts = self.generated = 0
         self.last: dict[str, float] = {}
+        self.last_failure = ""
+        self.colocated = cfg.placement == "colocated"
+        self.parts = cfg.learner.num_workers if self.colocated else cfg.rollout.num_workers  # chunks per batch
+        self.learners: LearnerGroup | None = None
         self.started = time.perf_counter()
 
     # --- wiring ---------------------------------------------------------------------------------
@@ -72,24 +88,33 @@ class Controller:
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
         self.test = load_split(cfg.task, "test") if (cfg.eval.every or cfg.eval.before or cfg.eval.after) else None
         self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
-        self.store = WeightStore.options(name=f"{n}weights").remote(keep=(cfg.train.max_staleness + 1) * self.mu + 2)
         self.status = None
         if cfg.status.enabled:
             s = cfg.status
-            self.status = StatusActor.options(name=f"{n}status").remote(s.host, s.port, s.token)
-        rc, wc = cfg.rollout, cfg.reward
-        self.workers = [RolloutWorker.options(name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker,
-                                              num_gpus=rc.num_gpus_per_worker, resources=rc.resources).remote(
-            cfg.model, cfg.algorithm, cfg.train.seed, self.store, max(1, int(rc.num_cpus_per_worker)))
-            for i in range(rc.num_workers)]
+            self.status = StatusActor.options(name=f"{n}status", **ON_HEAD).remote(s.host, s.port, s.token)
+        self.store = self.rollout = None
+        if not self.colocated:
+            # a rollout can still ask for the version of each in-flight batch, and the newest: with
+            # max_staleness s those are the newest s + 1 (a version is published every μ steps)
+            self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
+            rc = cfg.rollout
+            self.rollout = RolloutPool([RolloutWorker.options(
+                name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
+                resources=rc.resources).remote(cfg.model, cfg.algorithm, cfg.train.seed, self.store,
+                                               max(1, int(rc.num_cpus_per_worker))) for i in range(rc.num_workers)])
+        wc = cfg.reward
         self.rewards = [RewardActor.options(name=f"{n}reward-{i}", num_cpus=wc.num_cpus_per_actor,
                                             resources=wc.resources).remote(
             cfg.task.name, cfg.task.reward_set, cfg.task.eval_protocol, wc.processes_per_actor, wc.timeout_s)
             for i in range(wc.num_actors)]
-        self.learners = LearnerGroup(cfg, name=n)
         self.log = MetricsLog(cfg.checkpoint.dir)
-        self._restore(cfg.checkpoint.resume)
+        self._start_learners(cfg.checkpoint.resume)
         return ray.get(self.status.url.remote()) if self.status else ""
+
+    @property
+    def samplers(self):
+        """Who generates the chunks: the rollout pool, or under placement colocated the learner ranks."""
+        return self.learners if self.colocated else self.rollout
 
     def _restore(self, resume: str | None) -> None:
         """Continue from a checkpoint (or start fresh) and push its weights before any generation."""
@@ -100,12 +125,15 @@ class Controller:
             self.learners.load(str(found))
             self.step = state["step"]
             self.stream.epoch, self.stream.cursor = state["stream"]["epoch"], state["stream"]["cursor"]
-        ray.get(self.store.clear.remote())
+        if self.store is not None:
+            ray.get(self.store.clear.remote())
         self.inflight.clear()
         self._publish()
 
     def _publish(self) -> None:
-        self.learners.publish(self.store, self.step)
+        """Make the current weights version `step` (colocated: they are already where they sample)."""
+        if self.store is not None:
+            self.learners.publish(self.store, self.step)
         self.published = self.step
 
     # --- one batch --------------------------------------------------------------------------------
@@ -119,15 +147,15 @@ class Controller:
         ids, mask, groups, rows = group_prompts(self.tokenizer, self.task, examples, cfg.train.group_size,
                                                 cfg.task.prompt_style, torch.device("cpu"))
         jobs = [RolloutJob(b, c, version, ids[r], mask[r], groups[r], [rows[i] for i in r.tolist()], cfg.sampler)
-                for c, r in enumerate(split_groups(groups, len(self.workers)))]
-        self.inflight[b] = InFlight(submit(self.workers, jobs), self.stream.state())
+                for c, r in enumerate(split_groups(groups, self.parts))]
+        self.inflight[b] = InFlight(self.samplers.submit(jobs), self.stream.state())
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        main, branch = verdicts(self.rewards, flight.chunks)
+        flight.chunks, main, branch = score(self.samplers, self.rewards, flight.chunks)
         self.generated += len(main) + len(branch)
-        refs = [batch_ref for _, batch_ref, _ in flight.chunks]
-        version = flight.chunks[0][0].version
+        refs = [chunk.batch for chunk in flight.chunks]
+        version = flight.chunks[0].job.version
         for k in range(self.mu):
             if self.step >= self.cfg.train.steps:
                 break
@@ -181,48 +209,73 @@ class Controller:
             summary.update(before_after(before, after))
         return summary
 
-    def _recover(self, err: Exception) -> None:
-        """Tear the learner group down and restart it from the last checkpoint (bounded retries)."""
+    # --- learner failures -----------------------------------------------------------------------
+    def _start_learners(self, resume: str | None) -> None:
+        """Start the learner group and restore `resume` into it, retrying after failures."""
         while True:
-            self.restarts += 1
-            limit = self.cfg.learner.max_restarts
-            if self.restarts > limit:
-                raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
-                                   f"last error: {err}") from err
-            print(f"learner failure ({err}); restarting the group from the last checkpoint", flush=True)
+            try:
+                self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-" if self.restarts
+                                             else self.name)
+                self._restore(resume)
+                return
+            except LearnerFailure as err:
+                self._stop_learners()
+                self._failed(err)
+
+    def _recover(self, err: LearnerFailure) -> None:
+        """Tear the learner group down and restart it from the last checkpoint."""
+        self._stop_learners()
+        self._failed(err)
+        self._start_learners("latest")
+
+    def _stop_learners(self) -> None:
+        if self.learners is not None:
             try:
                 self.learners.shutdown()
             except Exception:  # noqa: BLE001 - the failed group may be half gone already
                 pass
-            try:
-                self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-")
-                self._restore("latest")
-                return
-            except LearnerFailure as again:
-                err = again
+        self.learners = None
+
+    def _failed(self, err: LearnerFailure) -> None:
+        """Count a failure (fatal past learner.max_restarts), report it and back off before a restart."""
+        self.restarts += 1
+        self.last_failure = str(err)
+        limit = self.cfg.learner.max_restarts
+        if self.restarts > limit:
+            raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
+                               f"last error: {err}") from err
+        wait = min(MAX_BACKOFF_S, 2.0 ** (self.restarts - 1))
+        print(f"learner failure ({err}); restarting the group from the last checkpoint in {wait:g} s "
+              f"(restart {self.restarts} of at most {limit})", flush=True)
+        self._report("recovering")
+        time.sleep(wait)
 
     def _summary(self, start: float) -> dict:
         final = Path(self.cfg.checkpoint.dir) / "final"
         self.learners.save_final(str(final))
-        sha, norm = adapter_digest(fetch(self.store, self.published))
+        sha, norm = self.learners.digest()  # the full-precision adapter, whatever dtype was published
         self.log.close()
         plot_run(Path(self.cfg.checkpoint.dir) / "metrics.jsonl", Path(self.cfg.checkpoint.dir) / "curve.png",
                  f"{self.cfg.algorithm.name} on {self.cfg.task.name}")
         return {"steps": self.step, "algorithm": self.cfg.algorithm.name,
                 "reward_mean": round(self.last.get("reward/mean", float("nan")), 6),
                 "adapter_sha256": sha, "adapter_norm": norm, "learner_restarts": self.restarts,
+                "chunks_regenerated": self.rollout.regenerated if self.rollout else 0,
                 "wall_s": round(time.perf_counter() - start, 2), "placement": self.placement()}
 
     def placement(self) -> dict:
-        """Where every rollout worker and learner rank runs (node id, GPU ids)."""
-        return {"rollout": ray.get([w.placement.remote() for w in self.workers]),
-                "learner": self.learners.placement()}
+        """Where every rollout worker and learner rank runs (node id, GPU ids); colocated: the ranks
+        are the rollout workers."""
+        learner = self.learners.placement()
+        return {"rollout": learner if self.colocated else self.rollout.placement(), "learner": learner}
 
     def shutdown(self) -> None:
         """Stop every actor this controller started and release the learners' placement group."""
-        for actor in [*self.workers, *self.rewards, self.store, *([self.status] if self.status else [])]:
+        if self.rollout is not None:
+            self.rollout.shutdown()
+        for actor in [*self.rewards, *(a for a in (self.store, self.status) if a is not None)]:
             ray.kill(actor, no_restart=True)
-        self.learners.shutdown()
+        self._stop_learners()
 
     # --- evaluation and status ----------------------------------------------------------------
     def evaluate(self) -> list:
@@ -231,11 +284,10 @@ class Controller:
         cfg = self.cfg
         sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
         examples = self.test.examples[: cfg.eval.num_examples]
-        chunks = submit(self.workers, eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
-                                                self.published, len(self.workers)))
-        main, _ = verdicts(self.rewards, chunks)
-        texts = [item.text for _, _, ref in chunks for item in ray.get(ref)]
-        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts, main, sampler)
+        chunks = self.samplers.submit(eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
+                                                self.published, self.parts))
+        chunks, main, _ = score(self.samplers, self.rewards, chunks)
+        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts(chunks), main, sampler)
         result = summarize(main)
         self.log.log(self.step, result.as_dict())
         self.last.update(result.as_dict())
@@ -246,14 +298,18 @@ class Controller:
     def _report(self, state: str) -> None:
         if self.status is None:
             return
-        busy = {job.chunk % len(self.workers) for f in self.inflight.values() for job, _, _ in f.chunks}
+        busy = {chunk.worker for f in self.inflight.values() for chunk in f.chunks}
         elapsed = max(time.perf_counter() - self.started, 1e-9)
+        sampling = "colocated" if self.colocated else "rollout"
+        workers = ([{"role": sampling, "index": i, "busy": i in busy} for i in range(self.parts)]
+                   + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))])
+        if not self.colocated:
+            workers += [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)]
         self.status.update.remote({
             "state": state, "step": self.step, "total_steps": self.cfg.train.steps, "weight_version": self.published,
             "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
             "reward_mean": self.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
             "staleness": self.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
-            "workers": [{"role": "rollout", "index": i, "busy": i in busy} for i in range(len(self.workers))]
-            + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))]
-            + [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)],
+            "last_failure": self.last_failure, "chunks_regenerated": self.rollout.regenerated if self.rollout else 0,
+            "workers": workers,
         })

@@ -50,15 +50,15 @@ def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: lis
     import ray
 
     from dllmrl_core.models import load_tokenizer
-    from services.jobs import eval_jobs, submit, verdicts
+    from services.jobs import RolloutPool, eval_jobs, score, texts
     from services.rewards import RewardActor
     from services.rollout import RolloutWorker
 
     rc, model = cfg.rollout, cfg.model.model_copy(update={"adapter": adapter})
-    workers = [RolloutWorker.options(num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
-                                     resources=rc.resources).remote(model, cfg.algorithm, cfg.train.seed, None,
-                                                                    max(1, int(rc.num_cpus_per_worker)))
-               for _ in range(rc.num_workers)]
+    pool = RolloutPool([RolloutWorker.options(num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
+                                              resources=rc.resources).remote(model, cfg.algorithm, cfg.train.seed,
+                                                                             None, max(1, int(rc.num_cpus_per_worker)))
+                        for _ in range(rc.num_workers)])
     tokenizer, results = load_tokenizer(cfg.model.path), {}
     for name in tasks:
         tc = task_config(cfg, name)
@@ -68,17 +68,16 @@ def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: lis
             for _ in range(cfg.reward.num_actors)]
         for length in lengths:
             sampler = eval_sampler(length, cfg.eval.block_length)
-            chunks = submit(workers, eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None,
-                                               len(workers)))
-            main, _ = verdicts(rewards, chunks)
-            texts = [i.text for _, _, ref in chunks for i in ray.get(ref)]
-            write_generations(out / f"{name}_{length}_generations.json", tc.task, examples, texts, main, sampler)
+            chunks = pool.submit(eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None,
+                                           len(pool.workers)))
+            chunks, main, _ = score(pool, rewards, chunks)
+            write_generations(out / f"{name}_{length}_generations.json", tc.task, examples, texts(chunks), main,
+                              sampler)
             results.setdefault(name, {})[length] = summarize(main)
             print(f"{name} @ {length}: {results[name][length].accuracy:.2f}%", flush=True)
         for actor in rewards:
             ray.kill(actor)
-    for actor in workers:
-        ray.kill(actor)
+    pool.shutdown()
     return results
 
 

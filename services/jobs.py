@@ -1,40 +1,137 @@
-"""Fan rollout jobs out to workers and their completions out to reward actors.
+"""Fan rollout jobs out to the actors that sample and their completions out to reward actors.
 
-Shared by the Controller (training and periodic evaluation) and the evaluation service.
+Shared by the Controller (training and periodic evaluation) and the evaluation service. The
+actors that sample are the rollout workers (`RolloutPool`) or, under placement colocated, the
+learner ranks (`services.learner.LearnerGroup`); both take chunk c on actor c mod n and hand
+finished chunks to `score` through `completed`.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 import ray
 import torch
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from dllmrl_core.evaluation import eval_prompts
 from dllmrl_core.sampling import SamplerConfig
 from services.rewards import gather, score_items
 from services.rollout import RolloutJob
 
+UNAVAILABLE_PAUSE_S = 0.2  # before handing a job to the next worker when one was restarting
 
-def submit(workers: list, jobs: list[RolloutJob]) -> list[tuple[RolloutJob, ray.ObjectRef, ray.ObjectRef]]:
-    """Chunk c goes to worker c mod R; returns (job, batch ref, verification items ref) per chunk."""
-    out = []
-    for job in jobs:
-        batch_ref, items_ref = workers[job.chunk % len(workers)].generate.remote(job)
-        out.append((job, batch_ref, items_ref))
-    return out
+@dataclass
+class Chunk:
+    """A job on its way: the refs of its two results and the actor that generates it.
+
+    batch:    ref of the RolloutBatch (CPU)
+    items:    ref of the verification items (main rows, then branches)
+    worker:   index of the actor generating it
+    attempt:  how many actors lost this job before (0 on the first)
+    """
+
+    job: RolloutJob
+    batch: ray.ObjectRef
+    items: ray.ObjectRef
+    worker: int
+    attempt: int = 0
 
 
-def verdicts(rewards: list, chunks: list) -> tuple[list, list]:
-    """Score every chunk on the reward actors; (main verdicts, branch verdicts) in batch order."""
-    parts = [score_items(rewards, items_ref) for _, _, items_ref in chunks]
+def send(actors: list, job: RolloutJob, worker: int, attempt: int = 0) -> Chunk:
+    batch, items = actors[worker].generate.remote(job)
+    return Chunk(job, batch, items, worker, attempt)
+
+
+def submit(actors: list, jobs: list[RolloutJob]) -> list[Chunk]:
+    """Chunk c goes to actor c mod n."""
+    return [send(actors, job, job.chunk % len(actors)) for job in jobs]
+
+
+def as_completed(chunks: list[Chunk], replace: Callable[[Chunk, RayActorError], Chunk] | None = None
+                 ) -> Iterator[Chunk]:
+    """Each chunk once it is generated, in the order they finish. A chunk whose actor died is handed
+    to `replace`, which submits it again (the new chunk is yielded when it finishes); without
+    `replace` the actor's error is raised."""
+    pending = {c.items: c for c in chunks}
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        chunk = pending.pop(ref)
+        try:
+            ray.get(ref)  # the verification items: small, and they tell whether the task failed
+        except RayActorError as err:
+            if replace is None:
+                raise
+            again = replace(chunk, err)
+            pending[again.items] = again
+            continue
+        yield chunk
+
+
+class RolloutPool:
+    """The rollout workers as one pool. A chunk whose worker died is generated again on the next
+    worker instead of waiting for that one to restart: a job is a pure function of (seed, batch,
+    chunk), so any worker produces the same chunk. A job lost twice by every worker is an error."""
+
+    def __init__(self, workers: list):
+        self.workers = workers
+        self.regenerated = 0  # chunks lost with their worker and generated again
+
+    def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
+        return submit(self.workers, jobs)
+
+    def completed(self, chunks: list[Chunk]) -> Iterator[Chunk]:
+        return as_completed(chunks, self._reroute)
+
+    def _reroute(self, chunk: Chunk, err: RayActorError) -> Chunk:
+        """Hand the job to the next worker. A worker that is restarting never ran it: no loss, only a
+        short pause (a lone worker is not polled in a spin while it restarts). One that died lost it."""
+        job, attempt, worker = chunk.job, chunk.attempt, (chunk.worker + 1) % len(self.workers)
+        if isinstance(err, ActorUnavailableError):
+            time.sleep(UNAVAILABLE_PAUSE_S)
+            return send(self.workers, job, worker, attempt)
+        attempt += 1
+        if attempt >= 2 * len(self.workers):
+            raise RuntimeError(f"chunk {job.chunk} of batch {job.batch} was lost by {attempt} rollout workers in "
+                               f"turn; last error: {str(err).splitlines()[0]}") from err
+        print(f"rollout worker {chunk.worker} lost chunk {job.chunk} of batch {job.batch}; "
+              f"generating it on worker {worker}", flush=True)
+        self.regenerated += 1
+        return send(self.workers, job, worker, attempt)
+
+    def placement(self) -> list[dict]:
+        """Node and GPU ids of each worker ({"node": None, "gpus": []} for a dead one)."""
+        out = []
+        for worker in self.workers:
+            try:
+                out.append(ray.get(worker.placement.remote()))
+            except RayActorError:
+                out.append({"node": None, "gpus": []})
+        return out
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker, no_restart=True)
+
+
+def score(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
+    """Score each chunk on the reward actors as soon as it is generated. Returns the chunks as they
+    were generated (a lost one replaced) and the (main, branch) verdicts, all in batch order."""
+    done, parts = {}, {}
+    for chunk in pool.completed(chunks):
+        done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, score_items(rewards, chunk.items)
+    ordered = [done[c.job.chunk] for c in chunks]
     main, branch = [], []
-    for (job, _, _), refs in zip(chunks, parts):
-        scored = gather(ray.get(refs))
-        main += scored[: len(job.examples)]
-        branch += scored[len(job.examples):]
-    return main, branch
+    for chunk in ordered:
+        scored = gather(ray.get(parts[chunk.job.chunk]))
+        main += scored[: len(chunk.job.examples)]
+        branch += scored[len(chunk.job.examples):]
+    return ordered, main, branch
 
 
-def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfig, version: int,
+def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfig, version: int | None,
               parts: int) -> list[RolloutJob]:
     """Evaluation prompts (with the task's prefill) split into `parts` greedy, branch-free jobs."""
     ids, mask = eval_prompts(tokenizer, task, examples, style)
@@ -42,3 +139,8 @@ def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfi
     return [RolloutJob(-1, c, version, ids[r], mask[r], rows[r], [examples[i] for i in r.tolist()], sampler,
                        branching=False)
             for c, r in enumerate(rows.tensor_split(parts)) if len(r)]
+
+
+def texts(chunks: list[Chunk]) -> list[str]:
+    """The completions of evaluation chunks (no branches), in batch order."""
+    return [item.text for chunk in chunks for item in ray.get(chunk.items)]

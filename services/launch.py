@@ -24,15 +24,16 @@ from dllmrl_core.runtime import keep_freed_memory
 
 
 def local_resources(cfg: RunConfig) -> dict:
-    """Logical resources for a local cluster: whatever the config asks for (at least the cores)."""
+    """Logical resources for a local cluster: whatever the config asks for (at least the cores).
+    Placement colocated has no rollout workers."""
     import torch
 
-    cpus = (cfg.rollout.num_workers * cfg.rollout.num_cpus_per_worker + cfg.reward.num_actors
+    rollouts = 0 if cfg.placement == "colocated" else cfg.rollout.num_workers
+    cpus = (rollouts * cfg.rollout.num_cpus_per_worker + cfg.reward.num_actors
             * cfg.reward.num_cpus_per_actor + cfg.learner.num_workers * cfg.learner.num_cpus_per_worker)
-    gpus = (cfg.rollout.num_workers * cfg.rollout.num_gpus_per_worker
-            + cfg.learner.num_workers * cfg.learner.num_gpus_per_worker)
+    gpus = rollouts * cfg.rollout.num_gpus_per_worker + cfg.learner.num_workers * cfg.learner.num_gpus_per_worker
     custom: dict[str, float] = {}
-    for count, res in ((cfg.rollout.num_workers, cfg.rollout.resources), (cfg.reward.num_actors, cfg.reward.resources),
+    for count, res in ((rollouts, cfg.rollout.resources), (cfg.reward.num_actors, cfg.reward.resources),
                        (cfg.learner.num_workers, cfg.learner.resources)):
         for key, value in res.items():
             custom[key] = custom.get(key, 0.0) + count * value
@@ -68,10 +69,10 @@ def run(cfg: RunConfig, name: str | None = None) -> dict:
     """Start the Controller on the connected cluster, print the status URL, wait for the summary."""
     import ray
 
-    from services.controller import Controller
+    from services.controller import ON_HEAD, Controller
 
     name = name or f"dllmrl-{uuid.uuid4().hex[:8]}/"
-    controller = Controller.options(name=f"{name}controller").remote(cfg, name)
+    controller = Controller.options(name=f"{name}controller", **ON_HEAD).remote(cfg, name)
     try:
         url = ray.get(controller.setup.remote())
         if url:

@@ -3,28 +3,40 @@
 Rendezvous by hand: rank 0 binds a free port and reports (address, port); every rank then calls
 init_process_group with an explicit timeout. Each rank holds a `Learner` (dllmrl_core), takes its
 shard of every scored batch and runs one optimizer step per call; rank 0 publishes the adapter.
-Learners are not restartable one by one: on any failure the controller tears the group down and
-restarts it from the last checkpoint.
+
+Under placement colocated the ranks also sample: chunk c of every batch goes to rank c mod N,
+which generates it with its own weights (`run_job`, as a RolloutWorker does) through the module
+under the DDP wrapper. Weights never travel: the model that learns is the model that samples.
+
+Learners are not restartable one by one: on any failure (a rank dies or raises, or the placement
+group is not ready within learner.placement_timeout_s) the group raises LearnerFailure and the
+controller restarts it from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime
 import socket
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import ray
 import torch
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from dllmrl_core.runtime import configure_process
 from dllmrl_core.scoring import scored_batch
+from dllmrl_core.training.ddp import wrap_ddp
 from dllmrl_core.training.learner import Learner, merge_metrics
+from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics, unwrap
 from dllmrl_core.types import RolloutBatch
+from services.jobs import Chunk, as_completed, submit
+from services.rollout import RolloutJob, run_job
 from services.weights import publish
 
 
@@ -34,8 +46,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def join_group(lc, rank: int, world: int, addr: str, port: int) -> None:
+    """torch.distributed over learner.backend (auto: NCCL with CUDA, else gloo), rank 0's rendezvous."""
+    backend = lc.backend if lc.backend != "auto" else ("nccl" if torch.cuda.is_available() else "gloo")
+    torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=lc.timeout_s))
+
+
 @ray.remote(max_restarts=0)
 class LearnerActor:
+    """One DDP rank holding a `Learner`; under placement colocated it also samples (`generate`)."""
+
     def __init__(self, cfg, rank: int, world: int):
         self.cfg, self.rank, self.world = cfg, rank, world
         configure_process(cfg.learner.num_cpus_per_worker)
@@ -46,17 +67,21 @@ class LearnerActor:
     def setup(self, addr: str, port: int) -> None:
         cfg = self.cfg
         torch.manual_seed(cfg.train.seed)  # the same adapter init on every rank, and as in the loop
-        policy, _ = load_policy(cfg.model)
+        policy, self.tokenizer = load_policy(cfg.model)
+        # colocated sampling uses the module itself: DDP's forward can run collectives, and ranks
+        # sample different amounts
+        self.sampling_policy = replace(policy)
         if self.world > 1:
-            backend = cfg.learner.backend
-            if backend == "auto":
-                backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=self.rank,
-                                                 world_size=self.world,
-                                                 timeout=datetime.timedelta(seconds=cfg.learner.timeout_s))
-            device_ids = [policy.device.index or 0] if policy.device.type == "cuda" else None
-            policy.model = torch.nn.parallel.DistributedDataParallel(policy.model, device_ids=device_ids)
+            join_group(cfg.learner, self.rank, self.world, addr, port)
+            policy.model = wrap_ddp(policy.model, policy.device)
         self.learner = Learner.build(cfg, policy, self.rank, self.world)
+
+    @ray.method(num_returns=2)
+    def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
+        """Placement colocated: one chunk, sampled with this rank's weights. They are version
+        job.version: the controller admits a batch only once its version has been trained."""
+        self.sampling_policy.version = job.version
+        return run_job(self.sampling_policy, self.tokenizer, self.cfg.algorithm, self.cfg.train.seed, job)
 
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         """Optimizer step k of a batch; k = 0 first builds the scored batch and its terms."""
@@ -67,7 +92,11 @@ class LearnerActor:
 
     def publish(self, store, version: int) -> None:
         if self.rank == 0:
-            publish(store, version, self.learner.adapter())
+            publish(store, version, self.learner.forward_adapter())
+
+    def digest(self) -> tuple[str, float]:
+        """`adapter_digest` of the full-precision adapter."""
+        return adapter_digest(self.learner.adapter())
 
     def save(self, path: str) -> None:
         self.learner.save(Path(path))
@@ -85,25 +114,43 @@ class LearnerActor:
 
 
 class LearnerFailure(RuntimeError):
-    """A learner rank died or failed: the group must restart from the last checkpoint."""
+    """A learner rank died or failed, or the group could not start: restart from the last checkpoint."""
+
+
+def _failure(err: Exception) -> LearnerFailure:
+    return LearnerFailure(str(err).splitlines()[0])
 
 
 def _get(refs):
     try:
         return ray.get(refs)
     except (RayActorError, RayTaskError) as err:
-        raise LearnerFailure(str(err).splitlines()[0]) from err
+        raise _failure(err) from err
 
 
 class LearnerGroup:
-    """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank fails."""
+    """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank
+    fails; a group that fails to start releases what it took."""
 
     def __init__(self, cfg, name: str = ""):
         lc = cfg.learner
-        bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker else {}),
-                  **lc.resources}
-        self.pg = placement_group([dict(bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
-        ray.get(self.pg.ready(), timeout=600)
+        self.bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker
+                                                         else {}), **lc.resources}
+        self.pg = placement_group([dict(self.bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
+        self.actors: list = []
+        try:
+            self._start(cfg, name)
+        except LearnerFailure:
+            self.shutdown()
+            raise
+
+    def _start(self, cfg, name: str) -> None:
+        lc = cfg.learner
+        try:
+            ray.get(self.pg.ready(), timeout=lc.placement_timeout_s)
+        except GetTimeoutError:
+            raise LearnerFailure(f"placement group of {lc.num_workers} x {self.bundle} not ready within "
+                                 f"learner.placement_timeout_s = {lc.placement_timeout_s:g} s") from None
         self.actors = [
             LearnerActor.options(
                 name=f"{name}learner-{rank}" if name else None, num_cpus=lc.num_cpus_per_worker,
@@ -115,11 +162,26 @@ class LearnerGroup:
         addr, port = _get(self.actors[0].address.remote())
         _get([a.setup.remote(addr, port) for a in self.actors])
 
+    # --- placement colocated: the ranks sample too (the interface of services.jobs.RolloutPool) ---
+    def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
+        return submit(self.actors, jobs)
+
+    def completed(self, chunks: list[Chunk]) -> Iterator[Chunk]:
+        """Chunks as they finish; a rank lost while sampling is a group failure like any other."""
+        try:
+            yield from as_completed(chunks)
+        except (RayActorError, RayTaskError) as err:
+            raise _failure(err) from err
+
+    # --- training ---------------------------------------------------------------------------------
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         return merge_metrics(_get([a.learn.remote(chunks, verdicts, k) for a in self.actors]))
 
     def publish(self, store, version: int) -> None:
         _get(self.actors[0].publish.remote(store, version))
+
+    def digest(self) -> tuple[str, float]:
+        return _get(self.actors[0].digest.remote())
 
     def save(self, path: str) -> None:
         _get([a.save.remote(path) for a in self.actors])

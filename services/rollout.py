@@ -2,8 +2,12 @@
 
 A job names the weight version to use; the worker pulls that adapter version from the
 WeightStore before generating. Every random draw of a job comes from a generator seeded by
-(seed, batch, chunk), so a job is a pure function of its inputs: when a worker dies, Ray restarts
-it and reruns the job (max_task_retries=-1) and the result is the same.
+(seed, batch, chunk), so a job is a pure function of its inputs: when a worker dies, its job is
+generated again on another worker (`services.jobs.RolloutPool`) and the result is the same. Ray
+restarts a dead worker, which then takes new jobs.
+
+`run_job` is what any actor holding a policy does with a job: the RolloutWorker here, and the
+learner ranks under placement colocated (services/learner.py).
 """
 
 from __future__ import annotations
@@ -49,7 +53,24 @@ class RolloutJob:
     branching: bool = True
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1)
+def run_job(policy, tokenizer, algorithm, seed: int, job: RolloutJob) -> tuple[RolloutBatch, list]:
+    """(rollout batch on CPU, verification items: main rows then branches) of `job` on `policy`."""
+    device = policy.device
+    gen = batch_generator(seed, job.batch, job.chunk, device)
+    ids, mask, groups = job.prompt_ids.to(device), job.prompt_mask.to(device), job.group_ids.to(device)
+    if job.branching:
+        batch = generate_rollouts(policy, ids, mask, groups, job.sampler, get_objective(algorithm.name),
+                                  algorithm.selected, gen)
+    else:
+        was_training = policy.model.training
+        policy.model.eval()
+        batch = sample(policy, ids, mask, job.sampler, generator=gen)
+        policy.model.train(was_training)
+    protocol = TRAINING_PROTOCOL if job.branching else None  # training rollouts vs held-out evaluation
+    return batch.to("cpu"), completions_to_verify(batch, tokenizer, job.examples, protocol)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=0)
 class RolloutWorker:
     def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int):
         configure_process(threads)
@@ -66,17 +87,7 @@ class RolloutWorker:
     def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
         """(rollout batch on CPU, verification items: main rows then branches)."""
         self._use_version(job.version)
-        device = self.policy.device
-        gen = batch_generator(self.seed, job.batch, job.chunk, device)
-        ids, mask, groups = job.prompt_ids.to(device), job.prompt_mask.to(device), job.group_ids.to(device)
-        if job.branching:
-            batch = generate_rollouts(self.policy, ids, mask, groups, job.sampler, get_objective(self.algorithm.name),
-                                      self.algorithm.selected, gen)
-        else:
-            self.policy.model.eval()
-            batch = sample(self.policy, ids, mask, job.sampler, generator=gen)
-        protocol = TRAINING_PROTOCOL if job.branching else None  # training rollouts vs held-out evaluation
-        return batch.to("cpu"), completions_to_verify(batch, self.tokenizer, job.examples, protocol)
+        return run_job(self.policy, self.tokenizer, self.algorithm, self.seed, job)
 
     def placement(self) -> dict:
         return {"node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}

@@ -2,11 +2,19 @@
 
 Learner rank 0 hands each adapter it publishes to this actor, which puts it into the object
 store itself, so the object is owned here and outlives a learner crash (Ray 2.56 removed
-`ray.put(_owner=...)`). Rollout workers fetch the exact version their job names, as numpy arrays
-read zero-copy from shared memory. Only the newest `keep` versions are held.
+`ray.put(_owner=...)`). Rollout workers fetch the exact version their job names, as arrays read
+zero-copy from shared memory. The store holds the newest `keep` versions: the controller keeps
+those a rollout can still ask for (max_staleness + 1: the versions of in-flight batches, and the
+newest).
+
+An adapter travels as an `AdapterWire` in its own dtype. numpy has no bfloat16, so a bf16 tensor
+travels as an int16 view of its bytes and is viewed back as bf16 on arrival; every other dtype
+travels as the numpy array of the same memory.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import ray
@@ -14,15 +22,27 @@ import torch
 
 from dllmrl_core.types import tensor_views
 
-
-def to_numpy(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Adapter tensors as numpy arrays: the object store serves them zero-copy on a node."""
-    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+_BITS = {torch.bfloat16: torch.int16}  # dtypes numpy lacks -> a numpy dtype of the same size
 
 
-def to_torch(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Tensors viewing the fetched arrays, no copy: `load_adapter_state` copies from them once."""
-    return tensor_views(state)
+@dataclass
+class AdapterWire:
+    """Adapter tensors as numpy arrays (pickled out of band: the object store serves them zero-copy)
+    and the torch dtype each one is viewed back as."""
+
+    arrays: dict[str, np.ndarray]
+    dtypes: dict[str, torch.dtype]
+
+    @classmethod
+    def pack(cls, state: dict[str, torch.Tensor]) -> AdapterWire:
+        """Views of `state`'s (CPU) memory, no copy."""
+        arrays = {k: v.detach().view(_BITS.get(v.dtype, v.dtype)).numpy() for k, v in state.items()}
+        return cls(arrays, {k: v.dtype for k, v in state.items()})
+
+    def unpack(self) -> dict[str, torch.Tensor]:
+        """Tensors viewing the arrays, no copy: served by the object store they are read-only shared
+        memory, so read them or copy from them (`load_adapter_state` copies once)."""
+        return {k: v.view(self.dtypes[k]) for k, v in tensor_views(self.arrays).items()}
 
 
 @ray.remote(num_cpus=0)
@@ -31,8 +51,8 @@ class WeightStore:
         self.keep = keep
         self.versions: dict[int, ray.ObjectRef] = {}
 
-    def publish(self, version: int, state: dict[str, np.ndarray]) -> None:
-        self.versions[version] = ray.put(state)
+    def publish(self, version: int, wire: AdapterWire) -> None:
+        self.versions[version] = ray.put(wire)
         for old in sorted(self.versions)[:-self.keep]:
             del self.versions[old]
 
@@ -49,10 +69,11 @@ class WeightStore:
 
 
 def publish(store, version: int, state: dict[str, torch.Tensor]) -> None:
-    """Hand `state` to the store, which keeps it in the object store under `version`."""
-    ray.get(store.publish.remote(version, to_numpy(state)))
+    """Hand `state` (CPU tensors) to the store, which keeps it in the object store under `version`."""
+    ray.get(store.publish.remote(version, AdapterWire.pack(state)))
 
 
 def fetch(store, version: int) -> dict[str, torch.Tensor]:
+    """The adapter published as `version`, in the dtypes it was published in (views of the store's memory)."""
     [ref] = ray.get(store.get.remote(version))
-    return to_torch(ray.get(ref))
+    return ray.get(ref).unpack()

@@ -92,11 +92,17 @@ class MaskPredictor:
         """(weight [V, d], bias) of the native LM head."""
         return self.base_model.model.head_params()
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype every matmul runs in under `autocast()` (LoRA's included): bf16 on CUDA; None
+        elsewhere (full precision: each tensor's own dtype)."""
+        return torch.bfloat16 if self.device.type == "cuda" else None
+
     def autocast(self):
         """The dtype policy of every forward: bf16 autocast on CUDA, full precision elsewhere."""
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  logits_at: LogitsAt = None) -> torch.Tensor:

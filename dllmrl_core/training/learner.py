@@ -74,7 +74,16 @@ class Learner:
                           micro_rows=self.micro_rows, loss_scale=float(self.world))
 
     def adapter(self) -> dict[str, torch.Tensor]:
+        """The full-precision adapter (what checkpoints hold and `adapter_digest` identifies)."""
         return adapter_state(unwrap(self.policy.model))
+
+    def forward_adapter(self) -> dict[str, torch.Tensor]:
+        """The adapter in the dtype the forward computes with. Under the CUDA policy that is bf16:
+        autocast rounds each fp32 LoRA weight to bf16 before its matmul, so bf16(W) is exactly what
+        this learner's own forward uses and a sampler that loads it (into its fp32 parameters)
+        computes the same numbers, from half the bytes (vanilla LoRA: its weights enter matmuls only).
+        Elsewhere: fp32, unchanged."""
+        return adapter_state(unwrap(self.policy.model), self.policy.autocast_dtype)
 
     def save(self, path: Path) -> None:
         checkpoint.save_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,

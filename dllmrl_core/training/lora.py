@@ -66,9 +66,10 @@ def adapter_params(model: nn.Module) -> dict[str, torch.Tensor]:
     return cached
 
 
-def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter tensors (names as peft saves them), detached copies on CPU."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in adapter_params(model).items()}
+def adapter_state(model: nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The adapter tensors (names as peft saves them), detached copies on CPU; cast to `dtype`
+    (on the model's device, before the copy) when given."""
+    return {k: v.detach().to(dtype or v.dtype).to("cpu", copy=True) for k, v in adapter_params(model).items()}
 
 
 def load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -8,7 +8,9 @@ SPEC: {"pools": {kind: custom resources a node of that pool advertises},
 kinds: rollout, learner, reward. Starts a head with no custom resources and no CPUs (as in
 deploy/kuberay/raycluster.yaml) and one 1-CPU node per pool, runs 2 training steps through
 services.launch.run, and prints one JSON line: {"nodes": {kind or "head": node id},
-"placement": the run summary's placement, "reward": [node id of each RewardActor]}.
+"placement": the run summary's placement, "reward": [node id of each RewardActor],
+"pinned": {class name: {"node": node id, "resources": what it required}} for the Controller,
+WeightStore and StatusActor}.
 
 Run in its own process (it owns a Ray cluster, so it must not share a process with the test
 session's ray.init()), with RAY_TMPDIR set to a private directory so its address file and sockets
@@ -62,6 +64,17 @@ def reward_nodes(address: str) -> list[str]:
     return [a.node_id for a in list_actors(address=address, filters=[("class_name", "=", "RewardActor")])]
 
 
+def pinned(address: str) -> dict[str, dict]:
+    """Node and required resources of the actors that must live on the head."""
+    from ray.util.state import list_actors
+
+    out = {}
+    for name in ("Controller", "WeightStore", "StatusActor"):
+        [actor] = list_actors(address=address, filters=[("class_name", "=", name)], detail=True)
+        out[name] = {"node": actor.node_id, "resources": actor.required_resources}
+    return out
+
+
 def main(spec_path: str) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
@@ -69,10 +82,10 @@ def main(spec_path: str) -> int:
     try:
         ray.init(address=cluster.address, runtime_env=ENV)
         requests = {kind: {"resources": res} for kind, res in spec["requests"].items()}
-        cfg = RunConfig.parse(run_config(spec["model"], spec["out"], steps=2, **requests))
+        cfg = RunConfig.parse(run_config(spec["model"], spec["out"], steps=2, status={"enabled": True}, **requests))
         summary = run(cfg, name="t-multinode/")
-        print(json.dumps({"nodes": nodes, "placement": summary["placement"], "reward": reward_nodes(cluster.address)}),
-              flush=True)
+        print(json.dumps({"nodes": nodes, "placement": summary["placement"], "reward": reward_nodes(cluster.address),
+                          "pinned": pinned(cluster.address)}), flush=True)
     finally:
         ray.shutdown()
         cluster.shutdown()

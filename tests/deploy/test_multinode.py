@@ -1,6 +1,6 @@
 """The resource-name contract on a simulated multi-node cluster: nodes advertise what the KubeRay
 worker groups advertise, actors ask for what the cluster config asks for, and every actor lands in
-its own pool. Runs in a subprocess (tests/deploy/multinode.py) with its own Ray cluster, so it
+its own pool; the controller, weight store and status actor are pinned to the head. Runs in a subprocess (tests/deploy/multinode.py) with its own Ray cluster, so it
 never meets the session's ray.init() (tests/services/conftest.py)."""
 
 import json
@@ -58,3 +58,6 @@ def test_actors_land_on_the_nodes_of_their_pool(warm_dir, tmp_path, ray_tmpdir):
     assert [p["node"] for p in placement["learner"]] == [nodes["learner"]], f"learner placed {placement['learner']}"
     assert result["reward"] == [nodes["reward"]], f"reward actors on {result['reward']}"
     assert (tmp_path / "out" / "final" / "adapter").is_dir(), "the two-step run wrote no final adapter"
+    for name, actor in result["pinned"].items():
+        assert "node:__internal_head__" in actor["resources"], f"{name} is not pinned to the head: {actor}"
+        assert actor["node"] == nodes["head"], f"{name} ran on {actor['node']}, not the head {nodes['head']}"

@@ -19,7 +19,8 @@ def ray_session():
 
 
 def run_config(model_dir, out, *, steps=3, **sections) -> dict:
-    """A tiny run: 4 prompts x G=4, gen 24, on the warm-started small model; sections override."""
+    """A tiny run: 4 prompts x G=4, gen 24, on the warm-started small model; sections override
+    (a dict updates its section, anything else replaces the key: placement="colocated")."""
     cfg = {"model": {"path": str(model_dir), "device": "cpu", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
            "task": WARM_TASK,
            "sampler": {"gen_length": 24, "steps": 12, "block_length": 24, "temperature": 1.0},
@@ -30,5 +31,5 @@ def run_config(model_dir, out, *, steps=3, **sections) -> dict:
            "checkpoint": {"dir": str(out)},
            "status": {"enabled": False}}
     for section, values in sections.items():
-        cfg[section] = {**cfg.get(section, {}), **values}
+        cfg[section] = {**cfg.get(section, {}), **values} if isinstance(values, dict) else values
     return cfg

@@ -1,5 +1,7 @@
-"""Crashes cost no training step: killed rollout/reward actors rerun their job; a killed learner
-restarts the group from the last checkpoint. The status endpoint answers during the run."""
+"""Crashes cost no training step: killed rollout/reward actors' jobs run again (a dead rollout
+worker's on a live one); a killed learner restarts the group from the last checkpoint, and so does
+a learner placement group that is not ready in time (bounded, reported). The status endpoint
+answers during the run."""
 
 import json
 import threading
@@ -8,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from ray.util.placement_group import placement_group, remove_placement_group
 
 from dllmrl_core.config import RunConfig
 from services.launch import run as ray_run
@@ -30,14 +33,18 @@ def start(cfg: dict, name: str) -> tuple[threading.Thread, dict]:
     return thread, result
 
 
-def status_url(ray, name: str, timeout: float = 120) -> str:
+def actor(ray, name: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return ray.get(ray.get_actor(f"{name}status").url.remote())
+            return ray.get_actor(name)
         except ValueError:  # not created yet
             time.sleep(0.2)
-    raise TimeoutError("status actor never appeared")
+    raise TimeoutError(f"actor {name} never appeared")
+
+
+def status_url(ray, name: str, timeout: float = 120) -> str:
+    return ray.get(actor(ray, f"{name}status", timeout).url.remote())
 
 
 def get(url: str) -> tuple[int, str]:
@@ -48,14 +55,19 @@ def get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
-def wait_for_step(url: str, step: int, timeout: float = 300) -> dict:
+def wait_for(url: str, condition, what: str, timeout: float = 300) -> dict:
+    """The first status snapshot that meets `condition`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code, body = get(url + "/status")
-        if code == 200 and json.loads(body)["step"] >= step:
+        if code == 200 and condition(json.loads(body)):
             return json.loads(body)
         time.sleep(0.2)
-    raise TimeoutError(f"step {step} not reached")
+    raise TimeoutError(f"{what} not reached")
+
+
+def wait_for_step(url: str, step: int, timeout: float = 300) -> dict:
+    return wait_for(url, lambda status: status["step"] >= step, f"step {step}", timeout)
 
 
 def test_killed_rollout_worker_and_reward_actor_cost_no_step(ray_session, warm_dir, tmp_path):
@@ -103,3 +115,45 @@ def test_learner_failures_beyond_the_limit_end_with_a_clear_error(ray_session, w
     ray.kill(ray.get_actor("t-limit/learner-0"), no_restart=True)
     thread.join(timeout=600)
     assert "learner group failed 1 times (learner.max_restarts = 0)" in str(result.get("error"))
+
+
+def test_a_dead_rollout_workers_chunks_are_generated_by_a_live_worker(ray_session, warm_dir, tmp_path):
+    ray, two = ray_session, {"num_workers": 2}
+    cfg = run_config(warm_dir, tmp_path / "dead", steps=3, rollout=two)
+    thread, result = start(cfg, "t-dead/")
+    # gone for good (no restart to wait for) while the run starts: every batch's chunk 0 is lost
+    ray.kill(actor(ray, "t-dead/rollout-0"), no_restart=True)
+    thread.join(timeout=600)
+    assert "error" not in result, result.get("error")
+    assert result["chunks_regenerated"] >= 1 and result["placement"]["rollout"][0]["node"] is None
+    baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=3, rollout=two)),
+                       name="t-dead-base/")
+    assert result["steps"] == 3 and result["adapter_sha256"] == baseline["adapter_sha256"]
+
+
+def test_a_learner_placement_group_not_ready_in_time_is_retried_and_reported(ray_session, warm_dir, tmp_path):
+    ray = ray_session
+    blocker = placement_group([{"GPU": 4}])  # every GPU of the session's cluster
+    ray.get(blocker.ready(), timeout=60)
+    cfg = run_config(warm_dir, tmp_path, steps=1, status={"enabled": True},
+                     learner={"num_gpus_per_worker": 1, "placement_timeout_s": 1, "max_restarts": 5})
+    try:
+        thread, result = start(cfg, "t-pgwait/")
+        status = wait_for(status_url(ray, "t-pgwait/"), lambda s: s.get("learner_restarts", 0) >= 1,
+                          "a learner failure")
+    finally:
+        remove_placement_group(blocker)
+    assert status["state"] == "recovering"
+    assert "not ready within learner.placement_timeout_s = 1 s" in status["last_failure"]
+    thread.join(timeout=300)
+    assert "error" not in result, result.get("error")
+    assert result["steps"] == 1 and result["learner_restarts"] >= 1
+
+
+def test_a_learner_placement_group_that_never_fits_ends_naming_the_bound(ray_session, warm_dir, tmp_path):
+    cfg = run_config(warm_dir, tmp_path, steps=1,
+                     learner={"resources": {"nowhere": 1}, "placement_timeout_s": 0.5, "max_restarts": 1})
+    with pytest.raises(Exception) as failed:
+        ray_run(RunConfig.parse(cfg), name="t-pgnever/")
+    assert "learner group failed 2 times (learner.max_restarts = 1)" in str(failed.value)
+    assert "learner.placement_timeout_s = 0.5 s" in str(failed.value)
