@@ -115,11 +115,11 @@ def block_flops(base, tokens: int, T: int) -> float:
 def rollout_probe(policy, base, cfg, device) -> dict:
     """Peak memory of the method's rollout (its records and branches) and uncached / dual step times."""
     from dllmrl_core.objectives import get_objective
-    from dllmrl_core.planning.plan import chunk_rows
+    from dllmrl_core.planning.plan import chunk_rows, sampling_workers
     from dllmrl_core.rollout import generate_rollouts
     from dllmrl_core.sampling import sample
 
-    rows, P, s = chunk_rows(cfg, cfg.rollout.num_workers), cfg.plan.prompt_tokens, cfg.sampler
+    rows, P, s = chunk_rows(cfg, sampling_workers(cfg)), cfg.plan.prompt_tokens, cfg.sampler
     g = torch.Generator(device).manual_seed(0)
     ids = torch.randint(0, base.config.embedding_size - 3, (rows, P), generator=g, device=device)
     groups = torch.arange(rows, device=device) // cfg.train.group_size
@@ -175,17 +175,26 @@ def learner_probe(policy, base, cfg, device, micro: int) -> dict:
             "flops": 3 * (block_flops(base, micro * T, T) + head)}
 
 
-def planned(cfg, capacity_gib: float | None) -> dict:
-    from dllmrl_core.planning import plan_run
+def planned(cfg, capacity_gib: float | None, micro: int) -> dict:
+    """The plan's figures for what this script measures: one worker's sampling (base + adapter, the
+    sampler's phases) and one learner step at `micro` rows (base + adapter with AdamW), in GiB."""
     from dllmrl_core.planning.estimate import GiB
+    from dllmrl_core.planning.plan import (adapter, learner_phases, precision, sampler_phases, sampling_workers,
+                                           setting, weights)
 
     if capacity_gib is not None:
         cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update={"gpu_memory_gib": capacity_gib})})
-    plans = {p.actor: p for p in plan_run(cfg)}
-    rollout, learner = plans["rollout worker"], plans["learner rank"]
-    return {"rollout_gib": rollout.total / GiB,
-            "rollout_phase_gib": {k: v / GiB for k, v in rollout.phase_bytes.items()},
-            "learner_gib": sum(i.bytes for i in learner.resident) / GiB + learner.phase_bytes["learner step"] / GiB}
+    s, prec, world = setting(cfg), precision(cfg, cfg.learner.num_gpus_per_worker), cfg.learner.num_workers
+
+    def total(items):
+        return sum(i.bytes for i in items) / GiB
+
+    sampling = {k: total(v) for k, v in sampler_phases(cfg, s, prec, sampling_workers(cfg)).items() if k != "evaluation"}
+    resident = [weights(s, prec)]
+    return {"rollout_gib": total(resident + adapter(s, False, 1, prec)) + max(sampling.values()),
+            "rollout_phase_gib": sampling,
+            "learner_gib": total(resident + adapter(s, True, world, prec))
+            + total(learner_phases(cfg, s, prec, world, micro)["learner step"])}
 
 
 def run_method(base, method: str, args, device, capacity_gib) -> dict:
@@ -202,7 +211,7 @@ def run_method(base, method: str, args, device, capacity_gib) -> dict:
     peak_tflops = args.peak_tflops * 1e12
     learner["mfu"] = learner.pop("flops") / learner["step_s"] / peak_tflops
     rollout["mfu_uncached"] = rollout.pop("flops_per_step") / rollout["step_s_uncached"] / peak_tflops
-    plan = planned(cfg, capacity_gib)
+    plan = planned(cfg, capacity_gib, micro)
     gib = 2**30
     return {"method": method, "rollout": rollout, "learner": learner, "plan": plan,
             "rollout_peak_gib": rollout["peak_bytes"] / gib, "learner_peak_gib": learner["peak_bytes"] / gib}

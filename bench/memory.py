@@ -14,8 +14,10 @@ Cases (`--cases`, each `kind:method:mode`):
   `--prompt` + `--gen` tokens (6 × 456 by default), as the method scores it: diffu-GRPO every completion
   position; AGRPO the tokens one step reveals (block / steps per block), tempered and restricted to a
   top-k 150 support; EGSPO the same without support, one ratio per row; DiSPO's step term a third of
-  the completion. mode `full` = every position's logits and no checkpointing (the path before this
-  issue), `gathered` = logits at the scored positions, `ckpt` = gathered + activation checkpointing.
+  the completion. mode `full` = every position's logits and no checkpointing (today's reference path
+  `gather_logits=False`; run from the commit before this work it is that commit's learner),
+  `gathered` = logits at the scored positions (the chunked head), `ckpt` = gathered + activation
+  checkpointing.
 - `rollout:<method>:<mode>`: `--sampler-steps` denoising steps (`sample`) of `--rollout-rows` rows,
   block 32 (mode `full` / `gathered` as above; EGSPO records greedy fills, so it needs the completion's
   logits at every step).
@@ -35,12 +37,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields, replace
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -50,9 +52,8 @@ from bench import emit
 ROOT = Path(__file__).resolve().parent.parent
 LLADA_8B = dict(d_model=4096, n_heads=32, mlp=12288, vocab=126464)
 QUICK = dict(d_model=256, n_heads=4, mlp=768, vocab=126464)
-DEFAULT_CASES = [f"learner:{m}:{mode}" for m in ("diffu_grpo", "agrpo", "egspo", "dispo") for mode in
-                 ("full", "gathered", "ckpt")] + [f"rollout:{m}:{mode}" for m in ("diffu_grpo", "egspo")
-                                                  for mode in ("full", "gathered")]
+DEFAULT_CASES = ([f"learner:{m}:{mode}" for m in ("diffu_grpo", "agrpo", "egspo", "dispo") for mode in ("gathered", "ckpt")]
+                 + ["rollout:diffu_grpo:full", "rollout:diffu_grpo:gathered", "rollout:egspo:gathered"])
 
 
 def peak_allocated(fn) -> tuple[object, int]:

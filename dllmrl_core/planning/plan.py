@@ -147,6 +147,11 @@ def adapter(s: Setting, trained: bool, world: int, prec: Precision) -> list[Item
     return items
 
 
+def sampling_workers(cfg: RunConfig) -> int:
+    """How many actors split a batch's generation: the colocated workers, else the rollout workers."""
+    return cfg.learner.num_workers if cfg.placement == "colocated" else cfg.rollout.num_workers
+
+
 def chunk_rows(cfg: RunConfig, workers: int) -> int:
     """Rows one worker generates: whole prompt groups, the batch split over the workers."""
     return math.ceil(cfg.train.prompts_per_step / workers) * cfg.train.group_size
@@ -255,7 +260,7 @@ def colocated_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
     lc = cfg.learner
     prec = precision(cfg, lc.num_gpus_per_worker)
     micro = auto_micro_rows(cfg) if cfg.optim.micro_batch_rows == "auto" else None
-    phases = {**sampler_phases(cfg, s, prec, lc.num_workers), **learner_phases(cfg, s, prec, lc.num_workers, micro)}
+    phases = {**sampler_phases(cfg, s, prec, sampling_workers(cfg)), **learner_phases(cfg, s, prec, lc.num_workers, micro)}
     plan = ActorPlan("colocated worker", lc.num_workers, prec.device, lc.num_gpus_per_worker,
                      [weights(s, prec), *adapter(s, True, lc.num_workers, prec)], phases,
                      capacity(cfg, lc.num_gpus_per_worker, prec))

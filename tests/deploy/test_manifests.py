@@ -75,7 +75,11 @@ def test_cluster_config_is_the_generated_recipe_plus_deploy_fields():
     task, method = entrypoint_config().stem.split("_", 1)[1].split("_", 1)
     recipe = load_run_config(ROOT / "configs" / "llada8b" / f"{method}_{task}.yaml").model_dump()
     deploy_only = {("model", "path"), ("task", "train_source"), ("task", "test_source"), ("checkpoint", "dir"),
-                   ("rollout", "resources"), ("learner", "resources"), ("reward", "resources")}
+                   ("rollout", "resources"), ("learner", "resources"), ("reward", "resources"),
+                   # the recipe runs colocated on one 8-GPU node; the cluster places it disaggregated
+                   # over its rollout and learner node pools
+                   ("placement", ""), ("rollout", "num_workers"), ("rollout", "num_gpus_per_worker"),
+                   ("rollout", "num_cpus_per_worker"), ("learner", "num_workers")}
     ours, theirs = flat(cfg), flat(recipe)
     differ = sorted(k for k in theirs if k not in deploy_only and ours[k] != theirs[k])
     assert not differ, f"differs from configs/llada8b/{method}_{task}.yaml: {differ}"
