@@ -42,3 +42,8 @@ def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
     cfg = RunConfig.parse({"task": {"name": "countdown"}, "sampler": {"gen_length": 256}})
     assert cfg.sampler.gen_length == 256 and cfg.sampler.temperature == RL_SAMPLER["temperature"] > 0
     assert cfg.sampler.steps == RL_SAMPLER["steps"] and cfg.sampler.block_length == RL_SAMPLER["block_length"]
+
+
+def test_gpu_md_shows_the_current_memory_plan_of_every_recipe():
+    result = subprocess.run([sys.executable, "scripts/plan_table.py", "--check"], cwd=ROOT)
+    assert result.returncode == 0, "run: python scripts/plan_table.py, and paste its table into docs/gpu.md"

@@ -11,7 +11,7 @@ from dllmrl_core.config import RunConfig
 from dllmrl_core.loop import run as loop_run
 from services.launch import run as ray_run
 from tests.services.conftest import run_config
-from tests.services.test_faults import start, status_url, wait_for_step
+from tests.services.test_faults import kill_learner_at
 from tests.services.test_system import adapter, max_diff
 
 pytestmark = pytest.mark.ray
@@ -46,14 +46,9 @@ def test_two_colocated_workers_equal_two_rollout_workers_and_two_learners(ray_se
 
 
 def test_a_lost_colocated_worker_restarts_the_group_from_the_checkpoint(ray_session, warm_dir, tmp_path):
-    ray = ray_session
     cfg = run_config(warm_dir, tmp_path / "co", steps=6, placement="colocated", status={"enabled": True},
                      checkpoint={"save_every": 2})
-    thread, result = start(cfg, "t-co-fault/")
-    wait_for_step(status_url(ray, "t-co-fault/"), 2)
-    ray.kill(ray.get_actor("t-co-fault/learner-0"), no_restart=True)
-    thread.join(timeout=600)
-    assert "error" not in result, result.get("error")
+    result = kill_learner_at(ray_session, cfg, "t-co-fault/", 2)
     assert result["steps"] == 6 and result["learner_restarts"] == 1
     reference = loop(run_config(warm_dir, tmp_path / "unused", steps=6), tmp_path / "loop")
     assert result["adapter_sha256"] == reference["adapter_sha256"]  # the replay from step 2 or 4 is exact

@@ -92,15 +92,20 @@ def test_killed_rollout_worker_and_reward_actor_cost_no_step(ray_session, warm_d
     assert result["steps"] == 5 and result["adapter_sha256"] == baseline["adapter_sha256"]
 
 
-def test_killed_learner_restarts_the_group_from_the_checkpoint(ray_session, warm_dir, tmp_path):
-    ray = ray_session
-    cfg = run_config(warm_dir, tmp_path / "learner", steps=8, status={"enabled": True},
-                     checkpoint={"save_every": 2})
-    thread, result = start(cfg, "t-lfault/")
-    wait_for_step(status_url(ray, "t-lfault/"), 3)
-    ray.kill(ray.get_actor("t-lfault/learner-0"), no_restart=True)
+def kill_learner_at(ray, cfg: dict, name: str, step: int) -> dict:
+    """Run `cfg`, kill learner rank 0 for good once `step` is reached, return the run's summary."""
+    thread, result = start(cfg, name)
+    wait_for_step(status_url(ray, name), step)
+    ray.kill(ray.get_actor(f"{name}learner-0"), no_restart=True)
     thread.join(timeout=600)
     assert "error" not in result, result.get("error")
+    return result
+
+
+def test_killed_learner_restarts_the_group_from_the_checkpoint(ray_session, warm_dir, tmp_path):
+    cfg = run_config(warm_dir, tmp_path / "learner", steps=8, status={"enabled": True},
+                     checkpoint={"save_every": 2})
+    result = kill_learner_at(ray_session, cfg, "t-lfault/", 3)
     assert result["steps"] == 8 and result["learner_restarts"] == 1
     baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=8)), name="t-lfault-base/")
     assert result["adapter_sha256"] == baseline["adapter_sha256"]  # the replay from step 2 or 4 is exact

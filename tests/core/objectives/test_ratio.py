@@ -13,14 +13,10 @@ recipe reveals 3 per step, so any micro_rows >= 2)."""
 import pytest
 import torch
 
-from dllmrl_core.models import MaskPredictor, encode_prompts
-from dllmrl_core.objectives import OBJECTIVES
-from dllmrl_core.rollout import generate_rollouts, special_tokens
 from dllmrl_core.sampling import SamplerConfig
-from dllmrl_core.training.lora import LoraSettings, add_lora
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
 from dllmrl_core.training.step import freeze_old_and_ref, train_step
-from dllmrl_core.types import ScoredBatch
+from tests.core.objectives.helpers import lora_policy, prepared_terms
 
 # AGRPO's sampler shape (temperature, top-k, top-p) at the tiny model's lengths: 2 tokens per step.
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20, top_p=0.95)
@@ -30,31 +26,13 @@ PROMPTS = ["2+3=", "17-1=", "4*4="]  # different lengths: left padded, the atten
 
 @pytest.fixture()
 def policy(tiny_dir):
-    from dllmrl_core.models import load_mask_predictor
-
-    base = load_mask_predictor(tiny_dir, device="cpu")
-    model = add_lora(base.model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    torch.manual_seed(0)
-    for p in model.parameters():  # a non-zero adapter: LoRA's B starts at 0, which would hide its path
-        if p.requires_grad:
-            p.data.normal_(0, 0.05)
-    return MaskPredictor(model=model, mask_id=base.mask_id, eos_id=base.eos_id, eot_id=base.eot_id, pad_id=base.pad_id)
+    return lora_policy(tiny_dir)
 
 
 @pytest.mark.parametrize("name", ["agrpo", "egspo"])
 @pytest.mark.parametrize("micro_rows", [2, 4, None])
 def test_first_learner_step_has_every_ratio_exactly_one(policy, tokenizer, name, micro_rows):
-    ids, mask = encode_prompts(tokenizer, PROMPTS)
-    ids, mask = ids.repeat_interleave(2, 0), mask.repeat_interleave(2, 0)
-    objective, cfg = OBJECTIVES[name], OBJECTIVES[name].Config(**ALGO[name])
-    batch = generate_rollouts(policy, ids, mask, torch.arange(3).repeat_interleave(2), SAMPLER, objective, cfg,
-                              torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(1)
-    M = 0 if batch.branches is None else batch.branches.size
-    scored = ScoredBatch(rollout=batch, rewards=torch.rand(batch.batch_size, generator=g), components={},
-                         correct=torch.zeros(batch.batch_size, dtype=torch.bool),
-                         branch_rewards=torch.rand(M, generator=g) if M else None)
-    terms = objective.prepare(scored, cfg, special_tokens(policy), torch.Generator().manual_seed(2))[0]
+    objective, cfg, batch, terms = prepared_terms(policy, tokenizer, name, ALGO[name], SAMPLER, PROMPTS, 2)
     freeze_old_and_ref(policy, [terms], objective.needs_ref(cfg), micro_rows)
     recorded = batch.behaviour_logp if name == "agrpo" else batch.model_logp
     pairs = []

@@ -7,14 +7,12 @@ import torch
 
 from dllmrl_core.likelihood import token_logp
 from dllmrl_core.likelihood import head as head_module
-from dllmrl_core.models import MaskPredictor, encode_prompts
+from dllmrl_core.models import MaskPredictor
 from dllmrl_core.models.llada import set_activation_checkpointing
 from dllmrl_core.objectives import OBJECTIVES
-from dllmrl_core.rollout import generate_rollouts, special_tokens
 from dllmrl_core.sampling import SamplerConfig
-from dllmrl_core.training.lora import LoraSettings, add_lora
 from dllmrl_core.training.step import chunks, freeze_old_and_ref
-from dllmrl_core.types import ScoredBatch
+from tests.core.objectives.helpers import lora_policy, prepared_terms
 
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
 SETTINGS = {"diffu_grpo": dict(num_iterations=1, beta=0.04), "sapo": dict(num_iterations=1, num_continuations=2,
@@ -23,30 +21,12 @@ SETTINGS = {"diffu_grpo": dict(num_iterations=1, beta=0.04), "sapo": dict(num_it
 
 
 def build_policy(tiny_dir, dropout: float) -> MaskPredictor:
-    from dllmrl_core.models import load_mask_predictor
-
-    base = load_mask_predictor(tiny_dir, device="cpu")
-    torch.manual_seed(0)
-    model = add_lora(base.model, LoraSettings(r=4, alpha=8, dropout=dropout))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05)
-    return MaskPredictor(model=model, mask_id=base.mask_id, eos_id=base.eos_id, eot_id=base.eot_id, pad_id=base.pad_id)
+    return lora_policy(tiny_dir, dropout)
 
 
 def prepared(policy, tokenizer, name):
-    ids, mask = encode_prompts(tokenizer, ["2+3", "Sort: c a b"])
-    ids, mask = ids.repeat_interleave(3, 0), mask.repeat_interleave(3, 0)
-    objective, cfg = OBJECTIVES[name], OBJECTIVES[name].Config(**SETTINGS[name])
-    batch = generate_rollouts(policy, ids, mask, torch.arange(2).repeat_interleave(3), SAMPLER, objective, cfg,
-                              torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(1)
-    M = 0 if batch.branches is None else batch.branches.size
-    rewards = torch.rand(batch.batch_size, generator=g)
-    scored = ScoredBatch(rollout=batch, rewards=rewards, components={}, correct=rewards > 0.5,
-                         branch_rewards=torch.rand(M, generator=g) if M else None)
-    terms = objective.prepare(scored, cfg, special_tokens(policy), torch.Generator().manual_seed(2))[0]
+    """The method's first-iteration terms, with old/reference log-probs frozen on the full path."""
+    objective, cfg, _, terms = prepared_terms(policy, tokenizer, name, SETTINGS[name], SAMPLER, ["2+3", "Sort: c a b"], 3)
     policy.gather_logits = False
     freeze_old_and_ref(policy, [terms], objective.needs_ref(cfg))
     return objective, cfg, terms
