@@ -10,8 +10,9 @@ chunk's logits (the LM head is frozen, so only ∂/∂h is needed):
 
     ∂logp_j/∂ℓ_j = (onehot(o_j) − p_j) / T   on the allowed tokens, 0 elsewhere
 
-Same values as `log_softmax` over the full logits (each chunk is the same per-position computation);
-`tests/core/likelihood` compares them.
+computed with autograd's own arithmetic (log-softmax's backward g·onehot − exp(logp)·g, then the
+division by T), so on CPU the values and gradients equal the full path's bit for bit
+(`tests/core/training/test_memory_paths.py`).
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ class _HeadLogp(torch.autograd.Function):
         c = chunk_size(weight.shape[0])
         grad_h = torch.empty_like(hidden)
         for s in range(0, hidden.shape[0], c):
-            logits = chunk_logits(hidden[s:s + c], weight, bias, ctx.temperature, ctx.mask_id,
-                                  None if support is None else support[s:s + c])
-            grad = logits.softmax(-1).neg_()                                    # −p, 0 where not allowed
-            grad.scatter_add_(1, targets[s:s + c, None], torch.ones_like(grad[:, :1]))
-            grad.mul_(grad_logp[s:s + c, None] / ctx.temperature)
+            logp_all = F.log_softmax(chunk_logits(hidden[s:s + c], weight, bias, ctx.temperature, ctx.mask_id,
+                                                  None if support is None else support[s:s + c]), dim=-1)
+            picked = torch.zeros_like(logp_all).scatter_(1, targets[s:s + c, None], grad_logp[s:s + c, None])
+            grad = torch.ops.aten._log_softmax_backward_data(picked, logp_all, -1, logp_all.dtype)  # g·1_o − p·g
+            if ctx.temperature != 1.0:
+                grad = grad / ctx.temperature
             grad_h[s:s + c] = (grad.to(weight.dtype) @ weight).to(hidden.dtype)
         return grad_h, None, None, None, None, None, None
