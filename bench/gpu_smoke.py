@@ -156,7 +156,7 @@ def learner_probe(policy, base, cfg, device, micro: int) -> dict:
     from types import SimpleNamespace
 
     from bench.memory import learner_term, loss_fn
-    from dllmrl_core.objectives import get_objective
+    from dllmrl_core.models.llada import set_activation_checkpointing
     from dllmrl_core.training.optim import OptimConfig, build_optimizer
     from dllmrl_core.training.step import train_step
 
@@ -167,8 +167,12 @@ def learner_probe(policy, base, cfg, device, micro: int) -> dict:
     term, positions = learner_term(shape, kind, base.config.embedding_size, policy.mask_id, device)
     opt, sched = build_optimizer(policy.model.parameters(), OptimConfig(lr=1e-6), total_steps=10)
     step = lambda: train_step(policy, opt, sched, [term], loss_fn(kind), max_grad_norm=1.0)  # noqa: E731
-    step()  # warm-up: AdamW allocates its moments
-    _, seconds, peak = peak_of(step, device)
+    set_activation_checkpointing(policy.model, cfg.optim.activation_checkpointing)  # as the recipe's learner
+    try:
+        step()  # warm-up: AdamW allocates its moments
+        _, seconds, peak = peak_of(step, device)
+    finally:
+        set_activation_checkpointing(policy.model, False)
     T = shape.prompt + shape.gen
     head = 2 * micro * positions * base.config.d_model * base.config.embedding_size
     return {"micro_batch_rows": micro, "peak_bytes": peak, "step_s": seconds, "tokens_per_s": micro * T / seconds,
@@ -225,33 +229,56 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak (default: by GPU name)")
     parser.add_argument("--out", default=None, help="also write DIR/gpu_smoke.json")
     parser.add_argument("--override", nargs="*", default=[], help="key.path=value for every recipe")
+    parser.add_argument("--gpu-memory", type=float, default=None,
+                        help="plan (micro-batch, figures) for a GPU of this many GiB, e.g. 79.6 for an H100 "
+                             "on a larger card (default: this GPU's)")
     args = parser.parse_args(argv)
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     capacity = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.type == "cuda" else None
+    capacity = args.gpu_memory or capacity
     args.peak_tflops = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in name), 989.0)
     start = time.perf_counter()
     base = build_base(2 if args.tiny else args.layers, args.tiny, device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"{name}: base model built in {time.perf_counter() - start:.1f} s", flush=True)
     if args.tiny:  # the recipes at a tiny size; the plan reads the tiny model's shape from its config.json
         shape_dir = Path(tempfile.mkdtemp(prefix="gpu-smoke-"))
         base.config.to_json_file(shape_dir / "config.json")
         args.override = [*TINY, f"model.path={shape_dir}", *args.override]
     results = []
     for method in args.methods:
-        r = run_method(base, method, args, device, capacity)
+        try:
+            r = run_method(base, method, args, device, capacity)
+        except Exception as e:  # noqa: BLE001 - one method's failure (an OOM, say) must not lose the others' figures
+            results.append({"method": method, "error": f"{type(e).__name__}: {e}"[:2000]})
+            print(f"{method:11s} FAILED {results[-1]['error'][:300]}", flush=True)
+            continue
+        finally:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            write(args.out, name, capacity, args, base, start, results)
         results.append(r)
+        write(args.out, name, capacity, args, base, start, results)
         print(f"{method:11s} rollout {r['rollout_peak_gib']:6.2f} GiB (plan {r['plan']['rollout_gib']:6.2f})  "
               f"{r['rollout']['uncached_tokens_per_s']:8.1f} tok/s uncached, {r['rollout']['dual_tokens_per_s']:8.1f} "
               f"dual | learner {r['learner_peak_gib']:6.2f} GiB (plan {r['plan']['learner_gib']:6.2f}), micro "
               f"{r['learner']['micro_batch_rows']}, {r['learner']['tokens_per_s']:8.1f} tok/s, MFU "
               f"{r['learner']['mfu']:.1%}", flush=True)
-    summary = {"bench": "gpu_smoke", "device": name, "layers": base.config.n_layers, "capacity_gib": capacity,
+    return emit(write(args.out, name, capacity, args, base, start, results))
+
+
+def write(out: str | None, name: str, capacity: float | None, args, base, start: float, results: list) -> dict:
+    """The summary so far; also DIR/gpu_smoke.json with `--out DIR` (after every method: a run cut
+    short keeps what it measured)."""
+    summary = {"bench": "gpu_smoke", "device": name, "layers": base.config.n_layers, "planned_for_gib": capacity,
                "peak_tflops": args.peak_tflops, "wall_s": round(time.perf_counter() - start, 1),
                "torch": torch.__version__, "methods": results}
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "gpu_smoke.json").write_text(json.dumps(summary, indent=1))
-    return emit(summary)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "gpu_smoke.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def planned(args, shape: dict, layers: int, case: str, positions: int | None) ->
     m = ModelShape(d_model=shape["d_model"], n_layers=layers, n_heads=shape["n_heads"], n_kv_heads=shape["n_heads"],
                    mlp=shape["mlp"], vocab=shape["vocab"])
     s = Setting(shape=m, lora=Lora(args.rank, args.dropout, ROLES, m.lora_params("all", args.rank)),
-                prompt=args.prompt, gen=args.gen, block=args.block, cfg_rows=1, method=None, algo=None)
+                prompt=args.prompt, gen=args.gen, block=args.block, cfg_rows=1, truncated=False, method=None,
+                algo=None)
     prec = Precision.of("cpu")
     if kind == "learner":
         resident = [weights(s, prec), *adapter(s, True, 1, prec)]
@@ -199,7 +200,7 @@ def planned(args, shape: dict, layers: int, case: str, positions: int | None) ->
         resident = [weights(s, prec), *adapter(s, False, 1, prec)]
         s = replace(s, gen=args.rollout_gen)
         step = step_items(s, prec, args.rollout_rows, args.prompt + args.rollout_gen, args.block, "none", "rollout",
-                          completion_logits=method == "egspo")
+                          sampled=True, completion_logits=method == "egspo")
     res, peak = sum(i.bytes for i in resident), sum(i.bytes for i in step)
     return {"resident": res, "step_peak": peak, "total": res + peak}
 

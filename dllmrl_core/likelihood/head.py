@@ -88,7 +88,8 @@ class _HeadLogp(torch.autograd.Function):
                                                   None if support is None else support[s:s + c]), dim=-1)
             picked = torch.zeros_like(logp_all).scatter_(1, targets[s:s + c, None], grad_logp[s:s + c, None])
             grad = torch.ops.aten._log_softmax_backward_data(picked, logp_all, -1, logp_all.dtype)  # g·1_o − p·g
+            del picked, logp_all
             if ctx.temperature != 1.0:
-                grad = grad / ctx.temperature
+                grad.div_(ctx.temperature)
             grad_h[s:s + c] = (grad.to(weight.dtype) @ weight).to(hidden.dtype)
         return grad_h, None, None, None, None, None, None

@@ -34,13 +34,16 @@ GiB = 1024**3
 BLOCK_BACKWARD = 8.5
 # - one block's no-grad forward, in bytes per token per MLP unit: the MLP's intermediates alive at once;
 BLOCK_FORWARD = 16.0
-# - the LM head and log-softmax, in bytes per (position × vocabulary entry): the learner's chunked
-#   head (`likelihood/head.py`: fp32 logits, log-softmax, the softmax gradient of one chunk), the
-#   no-grad scoring of old/reference log-probs, and the sampler's block: its logits, the float64
-#   Gumbel noise and one row chunk of float64 scores / confidences / top-k-top-p work
-#   (sampling/draw.py; bench/step_memory.py: one block of 32 positions at V = 126464 peaks at 29.3
-#   with top-k/top-p, 20 otherwise, less per entry once a block spans several row chunks).
-HEAD = {"learner": 13.0, "scoring": 12.0, "sampler": 30.0}  # learner measured 11.7-13.1
+# - the LM head and log-softmax, in bytes per (position × vocabulary entry) of one chunk: the learner's
+#   chunked head (`likelihood/head.py`: fp32 logits, log-softmax, the softmax gradient; measured
+#   11.7-13.1) and the no-grad scoring of old/reference log-probs (log-softmax, exp, entropy);
+HEAD = {"learner": 13.0, "scoring": 12.0}
+# - the sampler's vocabulary work on the block (sampling/draw.py), in bytes per entry: its logits, the
+#   float64 Gumbel noise of every position, then per row chunk either the Gumbel-max scores (with the
+#   top-k/top-p support) or, once the noise is freed, the float64 softmax of the confidences.
+#   bench/step_memory.py: 20 (sampled) and 29.3 (top-k/top-p) bytes per entry for one block of 32
+#   positions, 16.1 and 20.8 for 256 positions (V = 126464, CPU); this model gives 20, 29.3, 16.1, 20.9.
+NOISE, GUMBEL, GUMBEL_TOP, CONFIDENCE = 8.0, 8.0, 17.3, 16.0
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,20 @@ def block_backward(shape: ModelShape, lora: Lora, prec: Precision, tokens: int, 
 
 
 def head_bytes(shape: ModelShape, positions: int, kind: str) -> float:
-    """Full-vocabulary memory of `positions` positions at once (HEAD[kind] bytes per entry); the
-    learner's head works a chunk at a time (`likelihood/head.py`), so only a chunk counts there."""
-    if kind in ("learner", "scoring"):
-        from dllmrl_core.likelihood.head import chunk_size
+    """The learner's head over `positions` scored positions, a chunk at a time (`likelihood/head.py`):
+    HEAD[kind] bytes per entry of one chunk."""
+    from dllmrl_core.likelihood.head import chunk_size
 
-        positions = min(positions, chunk_size(shape.vocab))
-    return HEAD[kind] * positions * shape.vocab
+    return HEAD[kind] * min(positions, chunk_size(shape.vocab)) * shape.vocab
+
+
+def sampler_vocab(shape: ModelShape, prec: Precision, positions: int, sampled: bool, truncated: bool) -> float:
+    """The sampler's logits and vocabulary work for `positions` block positions (see NOISE ...)."""
+    from dllmrl_core.sampling.draw import ROW_CHUNK
+
+    chunk = min(positions, max(1, ROW_CHUNK // shape.vocab))
+    gumbel = NOISE * positions + (GUMBEL_TOP if truncated else GUMBEL) * chunk if sampled else 0.0
+    return (prec.act_bytes * positions + max(gumbel, CONFIDENCE * chunk)) * shape.vocab
 
 
 def inference_activations(shape: ModelShape, prec: Precision, tokens: int) -> float:

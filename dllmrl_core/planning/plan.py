@@ -10,14 +10,14 @@ holds both and peaks at the larger of the two phases. Figures come from `plannin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.planning.estimate import (GiB, Lora, Precision, block_backward, head_bytes, inference_activations,
-                                           kv_cache, saved_activations)
+                                           kv_cache, sampler_vocab, saved_activations)
 from dllmrl_core.planning.shape import ModelShape, model_shape
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ class ActorPlan:
     phases: dict[str, list[Item]]           # phase name -> what it adds on top of the resident items
     capacity: float | None                  # bytes usable on its GPU(s); None = a CPU actor (not judged)
     knob: str = ""                          # what to change when it does not fit
-    notes: list[str] = field(default_factory=list)
 
     @property
     def phase_bytes(self) -> dict[str, float]:
@@ -87,6 +86,7 @@ class Setting:
     gen: int                      # L, completion tokens
     block: int
     cfg_rows: int                 # 2 with classifier-free guidance (both halves in one batch), else 1
+    truncated: bool               # the sampler draws from a top-k / top-p support
     method: object                # the objective module
     algo: object                  # its config
     quantize: str | None = None   # model.quantize
@@ -109,7 +109,7 @@ def setting(cfg: RunConfig) -> Setting:
                 shape.lora_params(targets, cfg.model.lora.r))
     return Setting(shape=shape, lora=lora, prompt=cfg.plan.prompt_tokens, gen=cfg.sampler.gen_length,
                    block=cfg.sampler.block_length, cfg_rows=2 if cfg.sampler.cfg_scale > 0 else 1,
-                   method=get_objective(cfg.algorithm.name), algo=cfg.algorithm.selected, quantize=cfg.model.quantize)
+                   truncated=cfg.sampler.top_k is not None or cfg.sampler.top_p is not None, method=get_objective(cfg.algorithm.name), algo=cfg.algorithm.selected, quantize=cfg.model.quantize)
 
 
 def precision(cfg: RunConfig, gpus: float) -> Precision:
@@ -163,30 +163,33 @@ def sampler_phases(cfg: RunConfig, s: Setting, prec: Precision, workers: int) ->
     extra = s.method.memory_shape(s.algo, cfg.sampler, rows)
     T = s.prompt + s.gen
     train = step_items(s, prec, rows, T, s.block, cfg.sampler.cache, f"training step ({rows} rows)",
-                       completion_logits=extra.completion_logits)
+                       sampled=True, completion_logits=extra.completion_logits)
     if extra.kept_positions:
         train.append(Item(f"kept logits (fp32, {extra.kept_positions} positions per row)",
                           4 * rows * extra.kept_positions * s.shape.vocab))
     phases = {"sampling": train}
     if extra.continuations:
         M, E = rows * extra.continuations, extra.extra_masks
-        phases["continuations"] = step_items(s, prec, M, T + E, s.block, "none", f"continuations ({M} rows)")
+        phases["continuations"] = step_items(s, prec, M, T + E, s.block, "none", f"continuations ({M} rows)",
+                                             sampled=True)
     if cfg.eval.before or cfg.eval.after or cfg.eval.every:
         rows_eval = math.ceil(cfg.eval.num_examples / workers)
         gen = cfg.eval.gen_length or cfg.sampler.gen_length
         phases["evaluation"] = step_items(s, prec, rows_eval, s.prompt + gen, min(cfg.eval.block_length, gen),
-                                          "none", f"evaluation step ({rows_eval} rows)")
+                                          "none", f"evaluation step ({rows_eval} rows, greedy)", sampled=False)
     return phases
 
 
-def step_items(s: Setting, prec: Precision, rows: int, T: int, block: int, cache: str, what: str,
-               completion_logits: bool = False) -> list[Item]:
-    """One denoising step of `rows` rows × T tokens: the forward, the block's logits and vocabulary work
-    (with the whole completion's logits when greedy fills need them), the KV cache."""
+def step_items(s: Setting, prec: Precision, rows: int, T: int, block: int, cache: str, what: str, *,
+               sampled: bool, completion_logits: bool = False) -> list[Item]:
+    """One denoising step of `rows` rows × T tokens: the larger of the forward's working set and the
+    block's logits with their vocabulary work (one after the other), the whole completion's logits
+    when greedy fills need them, the KV cache."""
     n = rows * s.cfg_rows
-    items = [Item(f"{what}: forward over {T} tokens", inference_activations(s.shape, prec, n * T)),
-             Item(f"{what}: the block's logits and vocabulary work ({block} positions per row)",
-                  head_bytes(s.shape, n * block, "sampler"))]
+    forward = inference_activations(s.shape, prec, n * T)
+    vocab = sampler_vocab(s.shape, prec, n * block, sampled, s.truncated and sampled)
+    items = [Item(f"{what}: forward over {T} tokens" if forward >= vocab else
+                  f"{what}: the block's logits and vocabulary work ({block} positions per row)", max(forward, vocab))]
     if completion_logits:
         items.append(Item(f"{what}: logits of the rest of the completion (greedy fills)",
                           prec.act_bytes * n * (s.gen - block) * s.shape.vocab))
@@ -242,7 +245,7 @@ def learner_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
     plan = ActorPlan("learner rank", lc.num_workers, prec.device, lc.num_gpus_per_worker,
                      [weights(s, prec), *adapter(s, True, lc.num_workers, prec)],
                      learner_phases(cfg, s, prec, lc.num_workers, micro), capacity(cfg, lc.num_gpus_per_worker, prec))
-    plan.knob = learner_knob(cfg, plan)
+    plan.knob = learner_knob(cfg)
     return plan
 
 
@@ -264,12 +267,12 @@ def colocated_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
     plan = ActorPlan("colocated worker", lc.num_workers, prec.device, lc.num_gpus_per_worker,
                      [weights(s, prec), *adapter(s, True, lc.num_workers, prec)], phases,
                      capacity(cfg, lc.num_gpus_per_worker, prec))
-    plan.knob = learner_knob(cfg, plan) if plan.peak_phase in ("learner step", "old/ref log-probs") else \
+    plan.knob = learner_knob(cfg) if plan.peak_phase in ("learner step", "old/ref log-probs") else \
         "raise learner.num_workers (fewer rows per worker) or lower eval.num_examples"
     return plan
 
 
-def learner_knob(cfg: RunConfig, plan: ActorPlan) -> str:
+def learner_knob(cfg: RunConfig) -> str:
     if cfg.optim.micro_batch_rows != 1:
         return "set optim.micro_batch_rows: auto (or a smaller number)"
     if not cfg.optim.activation_checkpointing:
@@ -323,5 +326,4 @@ def render(plans: list[ActorPlan]) -> str:
             lines.append(f"  {sum(i.bytes for i in items) / GiB:9.2f} GiB  during {name}{mark}")
             lines += [f"  {'':9s}      {i.bytes / GiB:7.2f} GiB  {i.what}" for i in items]
         lines.append(f"  {p.total / GiB:9.2f} GiB  peak -> {p.verdict()}")
-        lines += [f"  note: {n}" for n in p.notes]
     return "\n".join(lines)
