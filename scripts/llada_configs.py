@@ -47,7 +47,7 @@ def method_sections(method: str, mu: int) -> dict:
         "algorithm": {"agrpo": {"mc_samples": 24, "importance_sampling": "entropy", "epsilon": 0.2, "beta": 0.0}},
         "model": {"lora": {"r": 64, "alpha": 64, "dropout": 0.0, "targets": "all"}},
         "sampler": {"gen_length": 384, "steps": 128, "block_length": 12, "temperature": 0.6, "top_k": 150,
-                    "top_p": 0.99, "remasking": "random"},
+                    "top_p": 0.99, "top_p_rule": "agrpo", "remasking": "random"},
         "optim": {"lr": 5.0e-6, "betas": [0.9, 0.99], "weight_decay": 0.01, "max_grad_norm": 1.0,
                   "schedule": "cosine", "warmup_steps": 50, "micro_batch_rows": "auto"},
         "train": {"group_size": 8},

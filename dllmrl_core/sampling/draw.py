@@ -30,7 +30,15 @@ def truncates(cfg: SamplerConfig) -> bool:
 
 def support_mask(logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor | None:
     """[..., V] bool: the top-k, then top-p, tokens of softmax(ℓ / T) per row of `logits` [..., V];
-    None = no truncation."""
+    None = no truncation.
+
+    Top-p acts on the top-k-renormalised distribution, tokens sorted most likely first, with c_i the
+    inclusive cumulative probability of the i-th token (AGRPO's `gumbel_sample` builds it this way):
+    - `top_p_rule="agrpo"` keeps the tokens with c_i ≤ top_p, and always the first: the token whose
+      mass crosses top_p is dropped (AGRPO's rule; at (.5, .3, .15, .05), top_p .7: {0});
+    - `top_p_rule="nucleus"` keeps the tokens with c_i − p_i < top_p, the smallest prefix whose mass
+      reaches top_p (Holtzman et al., arXiv 1904.09751; at the same numbers: {0, 1}).
+    """
     if not truncates(cfg):
         return None
     tempered = logits.float() / cfg.temperature
@@ -39,13 +47,18 @@ def support_mask(logits: torch.Tensor, cfg: SamplerConfig) -> torch.Tensor | Non
     else:
         keep = torch.ones_like(tempered, dtype=torch.bool)
     if cfg.top_p is not None and cfg.top_p < 1:
-        probs = tempered.masked_fill_(~keep, float("-inf")).softmax(-1)   # `tempered` is not needed again
-        del tempered
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        del probs
-        mass_before = sorted_p.cumsum(-1).sub_(sorted_p)                   # keep the smallest prefix reaching top_p
-        del sorted_p
-        keep &= torch.zeros_like(keep).scatter_(-1, order, mass_before < cfg.top_p)
+        sorted_logits, order = tempered.masked_fill_(~keep, float("-inf")).sort(dim=-1, descending=True)
+        del tempered                                                        # `tempered` is not needed again
+        sorted_p = sorted_logits.softmax(-1)
+        del sorted_logits
+        mass = sorted_p.cumsum(-1)                                          # c_i, inclusive
+        if cfg.top_p_rule == "agrpo":
+            kept_sorted = mass <= cfg.top_p
+            kept_sorted[..., 0] = True
+        else:  # nucleus
+            kept_sorted = mass.sub_(sorted_p) < cfg.top_p
+        del sorted_p, mass
+        keep &= torch.zeros_like(keep).scatter_(-1, order, kept_sorted)
     return keep
 
 

@@ -24,7 +24,9 @@ Departures from LLaDA's code, each deliberate:
 - The mask token itself is never drawn (its logit is −inf, here and when the learner scores
   tokens). A trained LLaDA gives it no mass anyway; an untrained model would otherwise "commit"
   masks that stay masked, which breaks the one-reveal-per-position trajectory record.
-- Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler).
+- Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler). Top-p follows
+  AGRPO's rule by default (`top_p_rule="agrpo"`: the token whose cumulative mass crosses top_p is
+  dropped); `"nucleus"` keeps it, the usual nucleus rule (draw.py `support_mask`).
 
 Opt-in Fast-dLLM speed-ups (algorithms.md §1.3, sampling/cached.py): `cache` = "prefix" / "dual"
 KV caching (native LLaDA module only, approximate) and `threshold` confidence-aware parallel
@@ -58,7 +60,10 @@ class SamplerConfig(ConfigModel):
                            "(LLaDA), random = uniform")
     cfg_scale: float = Field(0.0, ge=0, description="classifier-free guidance scale (0 = off)")
     top_k: int | None = Field(None, gt=0, description="keep the k most likely tokens (AGRPO)")
-    top_p: float | None = Field(None, gt=0, le=1, description="nucleus truncation (AGRPO)")
+    top_p: float | None = Field(None, gt=0, le=1, description="top-p truncation, after top-k (AGRPO)")
+    top_p_rule: Literal["agrpo", "nucleus"] = Field(
+        "agrpo", description="which sorted tokens top-p keeps: agrpo = cumulative probability <= top_p, at least one "
+                             "(AGRPO's sampler); nucleus = the smallest prefix reaching top_p (Holtzman et al.)")
     logits_eos_inf: bool = Field(False, description="never sample EOS (LLaDA option)")
     confidence_eos_eot_inf: bool = Field(False, description="commit EOS/EoT last in a block (fixed)")
     llada_rng: bool = Field(False, description="draw noise over the whole sequence, as LLaDA does")
@@ -99,9 +104,9 @@ class SamplerConfig(ConfigModel):
 def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
              gen_length: int = 128, steps: int = 128, block_length: int = 128, temperature: float = 0.0,
              remasking: str = "low_confidence", cfg_scale: float = 0.0, generator: torch.Generator | None = None,
-             top_k: int | None = None, top_p: float | None = None, logits_eos_inf: bool = False,
-             confidence_eos_eot_inf: bool = False, llada_rng: bool = False, cache: str = "none",
-             threshold: float | None = None, record_support: bool = False,
+             top_k: int | None = None, top_p: float | None = None, top_p_rule: str = "agrpo",
+             logits_eos_inf: bool = False, confidence_eos_eot_inf: bool = False, llada_rng: bool = False,
+             cache: str = "none", threshold: float | None = None, record_support: bool = False,
              keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
     """Denoise completions for left-padded prompts [B, P] and return them with their trajectory.
 
@@ -113,8 +118,9 @@ def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: tor
     """
     cfg = SamplerConfig.parse(dict(
         gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
-        remasking=remasking, cfg_scale=cfg_scale, top_k=top_k, top_p=top_p, logits_eos_inf=logits_eos_inf,
-        confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng, cache=cache, threshold=threshold))
+        remasking=remasking, cfg_scale=cfg_scale, top_k=top_k, top_p=top_p, top_p_rule=top_p_rule,
+        logits_eos_inf=logits_eos_inf, confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng,
+        cache=cache, threshold=threshold))
     return sample(model, prompt_ids, attention_mask, cfg, generator=generator, record_support=record_support,
                   keep_logits_steps=keep_logits_steps, record_greedy_fills=record_greedy_fills)
 

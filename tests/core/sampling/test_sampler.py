@@ -121,10 +121,31 @@ def test_recorded_logps_and_entropy_match_a_recompute(predictor, prompts):
         torch.testing.assert_close(batch.token_entropy[where], entropy[where], atol=1e-5, rtol=1e-5)
 
 
-def test_top_k_top_p_support_is_recorded_and_contains_the_token(predictor, prompts):
+def test_top_p_rules_hand_computed():
+    from dllmrl_core.sampling.draw import support_mask
+    from dllmrl_core.sampling.sampler import SamplerConfig
+
+    def kept(probs, **knobs):
+        logits = torch.tensor(probs).log()[None]                           # T = 1: softmax(ℓ) = probs
+        return support_mask(logits, SamplerConfig(temperature=1.0, **knobs))[0].nonzero().flatten().tolist()
+
+    p = [0.15, 0.5, 0.05, 0.3]        # sorted: ids 1, 3, 0, 2 with p (.5, .3, .15, .05), c (.5, .8, .95, 1)
+    # AGRPO (the default): keep c ≤ .7 -> {1};  nucleus: keep c − p = (0, .5, .8, .95) < .7 -> {1, 3}
+    assert kept(p, top_p=0.7) == kept(p, top_p=0.7, top_p_rule="agrpo") == [1]
+    assert kept(p, top_p=0.7, top_p_rule="nucleus") == [1, 3]
+    # top_p .4 below the first token's .5: AGRPO still keeps the first
+    assert kept(p, top_p=0.4) == kept(p, top_p=0.4, top_p_rule="nucleus") == [1]
+    # top-k 3 first, renormalised: (.5, .3, .15) / .95 -> c = (.526, .842, 1); top_p .85:
+    # AGRPO keeps c ≤ .85 -> {1, 3};  nucleus keeps c − p = (0, .526, .842) < .85 -> {1, 3, 0}
+    assert kept(p, top_k=3, top_p=0.85) == [1, 3]
+    assert kept(p, top_k=3, top_p=0.85, top_p_rule="nucleus") == [0, 1, 3]
+
+
+@pytest.mark.parametrize("rule", ["agrpo", "nucleus"])
+def test_top_k_top_p_support_is_recorded_and_contains_the_token(predictor, prompts, rule):
     ids, mask = prompts
     batch = generate(predictor, ids, mask, gen_length=16, steps=16, block_length=8, temperature=1.0, top_k=6,
-                     top_p=0.5, record_support=True, generator=torch.Generator().manual_seed(4))
+                     top_p=0.5, top_p_rule=rule, record_support=True, generator=torch.Generator().manual_seed(4))
     support = batch.support_ids                                     # [B, L, W]
     assert support.shape[:2] == batch.completion_ids.shape and 1 <= support.shape[-1] <= 6
     assert (support == batch.completion_ids[..., None]).any(-1).all()
@@ -135,11 +156,14 @@ def test_top_k_top_p_support_is_recorded_and_contains_the_token(predictor, promp
             ids_bj = support[b, j][support[b, j] >= 0]
             top = tempered[b, j].topk(len(ids_bj)).indices
             assert set(ids_bj.tolist()) == set(top.tolist())
-            # top-p acts on the top-k-renormalised distribution (AGRPO's order): smallest prefix >= 0.5
+            # top-p acts on the top-k-renormalised distribution (AGRPO's order)
             top6 = tempered[b, j].topk(6)
-            probs = dict(zip(top6.indices.tolist(), top6.values.softmax(-1).tolist()))
-            kept = sum(probs[i] for i in ids_bj.tolist())
-            assert kept >= 0.5 - 1e-6 and kept - min(probs[i] for i in ids_bj.tolist()) < 0.5 + 1e-6
+            probs = top6.values.softmax(-1)                               # most likely first
+            mass, n = probs.cumsum(-1), len(ids_bj)
+            if rule == "agrpo":     # the longest prefix with mass ≤ 0.5, at least one token
+                assert (n == 1 or mass[n - 1] <= 0.5 + 1e-6) and (n == 6 or mass[n] > 0.5 - 1e-6)
+            else:                   # the smallest prefix with mass ≥ 0.5
+                assert mass[n - 1] >= 0.5 - 1e-6 and (n == 1 or mass[n - 2] < 0.5 + 1e-6)
             logp = F.log_softmax(tempered[b, j][ids_bj], -1)[(ids_bj == batch.completion_ids[b, j]).nonzero()[0, 0]]
             torch.testing.assert_close(batch.behaviour_logp[b, j], logp, atol=1e-5, rtol=1e-5)
 
