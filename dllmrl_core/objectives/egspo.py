@@ -9,7 +9,7 @@ with the one-step greedy completion x̂^(t) of its input state:
     A_{i,k} = R_{i,k} − mean_{group} R_{·,k}                (k = the k-th selected step, in time order)
     log π(step t) = Σ_{j revealed at t} log softmax(ℓ_j(s_t))[o_j]      (untempered; "mean" optional)
     ℓ = −min(ρA, clip(ρ, 1−ε, 1+ε_high)A) + β k3          (ρ per step, asymmetric clip)
-    loss = mean over (rollout, step) / tokens-per-step      (tokens-per-step = L / S)
+    loss = mean over (rollout, step) / tokens-per-step      (tokens-per-step = L / S; "mean": no division)
 
 λ1 = 0 is plain EGSPO. `standard_grpo_returns` uses A = (r − mean r) + λ1·(r(s_T) − r(x̂^(t))).
 Departure: EGSPO takes one gradient micro-step per selected step, cycling through the K steps of
@@ -92,7 +92,8 @@ def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
     rollout, branches = scored.rollout, scored.rollout.branches
     adv = advantages(scored, cfg)                                           # [B, K]
     B, K = adv.shape
-    tokens_per_step = rollout.gen_length / rollout.steps
+    # EGSPO divides by tokens-per-step (L / S) only a summed step log-prob's loss; a mean is per token already
+    per_row = rollout.gen_length / rollout.steps if cfg.aggregation == "sum" else 1.0
     query = step_query(rollout, branches.source_row, branches.step, behaviour=False)
     old = rollout.model_logp[branches.source_row] * query.target_mask
     slot = torch.arange(K, device=adv.device).repeat(B)                     # which selected step each row is
@@ -101,7 +102,7 @@ def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
     else:
         groups = [(slot == k).nonzero().flatten() for k in range(K)]
     return [[PolicyTerm(kind="policy", query=query.rows(idx), advantages=adv.flatten()[idx],
-                        normalizer=len(idx) * tokens_per_step, old_logp=old[idx])] for idx in groups]
+                        normalizer=len(idx) * per_row, old_logp=old[idx])] for idx in groups]
 
 
 def loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, cfg: Config) -> LossOutput:

@@ -192,3 +192,33 @@ def test_loss_normalizers_follow_each_paper():
     per_step = egspo.prepare(scored, egspo.Config(num_steps=2, updates="per_step"), special, gen)
     assert [t[0].normalizer for t in per_step] == [4.0, 4.0]
     assert per_step[1][0].query.target_mask.sum().item() == 4  # one token revealed at step 2 per row
+
+
+
+def test_egspo_divides_by_tokens_per_step_only_when_summing():
+    # L 4, S 2: tokens-per-step 2; one group of two rollouts, K = 2 steps each
+    rollout = fake_rollout(B=2, L=4, S=2)
+    rollout.reveal_step = torch.tensor([[0, 0, 1, 1]] * 2)
+    rollout.branches = BranchSet(kind="egspo", source_row=torch.tensor([0, 0, 1, 1]), step=torch.tensor([0, 1, 0, 1]),
+                                 completion_ids=torch.zeros(4, 4, dtype=torch.long))
+    # plain EGSPO (λ1 = 0): R = r, A = r − mean r = (+.5, −.5) in both slots
+    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0]), components={},
+                         correct=torch.tensor([True, False]), branch_rewards=torch.tensor([1.0, 1.0, 0.0, 0.0]))
+
+    def losses(aggregation, updates):
+        cfg = egspo.Config(num_steps=2, lambda1=0.0, beta=0.0, aggregation=aggregation, updates=updates)
+        out = []
+        for (term,) in egspo.prepare(scored, cfg, agrpo_special(), torch.Generator().manual_seed(0)):
+            logp = torch.where(term.advantages[:, None] > 0, 0.1, 0.0).expand(-1, 4)  # rollout 0: +0.1 per token
+            out.append(egspo.loss(term, logp, torch.zeros(len(term), 4), cfg).loss.item())
+        return out
+
+    # sum: rollout 0's step log-ratio 0.2, ρ = e^0.2 = 1.221403 (inside [0.8, 1.5]): −0.5 ρ = −0.610701;
+    # rollout 1: ρ = 1, A = −.5: +0.5.  One update: (2 · −0.610701 + 2 · 0.5) / (B·K · 2) = −0.0276754;
+    # per step (EGSPO's micro-step): (−0.610701 + 0.5) / (2 · 2), the same
+    assert losses("sum", "accumulate") == [approx(-0.0276754, abs=1e-7)]
+    assert losses("sum", "per_step") == [approx(-0.0276754, abs=1e-7)] * 2
+    # mean: log-ratio 0.1, ρ = e^0.1 = 1.105171: −0.552585; no division by tokens-per-step:
+    # (2 · −0.552585 + 2 · 0.5) / 4 = −0.0262927; per step (−0.552585 + 0.5) / 2, the same
+    assert losses("mean", "accumulate") == [approx(-0.0262927, abs=1e-7)]
+    assert losses("mean", "per_step") == [approx(-0.0262927, abs=1e-7)] * 2
