@@ -6,16 +6,29 @@ EGSPO keeps the K steps with the highest mean entropy of their revealed tokens a
 with the one-step greedy completion x̂^(t) of its input state:
 
     R_{i,t} = r(s_T) + λ1 · (r(s_T) − r(x̂^(t)))          (/(1+λ1) if normalize_returns)
-    A_{i,k} = R_{i,k} − mean_{group} R_{·,k}                (k = the k-th selected step, in time order)
+    A_{i,k} = R_{i,k} − mean_{group} R_{·,k}                (k = the k-th selected step, see below)
     log π(step t) = Σ_{j revealed at t} log softmax(ℓ_j(s_t))[o_j]      (untempered; "mean" optional)
     ℓ = −min(ρA, clip(ρ, 1−ε, 1+ε_high)A) + β k3          (ρ per step, asymmetric clip)
     loss = mean over (rollout, step) / tokens-per-step      (tokens-per-step = L / S; "mean": no division)
 
 λ1 = 0 is plain EGSPO. `standard_grpo_returns` uses A = (r − mean r) + λ1·(r(s_T) − r(x̂^(t))).
-Departure: EGSPO takes one gradient micro-step per selected step, cycling through the K steps of
-a rollout; `updates: per_step` does that (K optimizer steps per rollout), the default
-`accumulate` sums the K steps into one optimizer step so every method spends one update per
-rollout batch.
+Slots follow EGSPO's trainer: the K steps stay in selection order (`slot_order: selection`), so with
+high_entropy the baseline of slot k is the group mean over each rollout's k-th highest-entropy step;
+`slot_order: time` pairs the k-th earliest steps instead. `uniform` is EGSPO's
+linspace(0, S−2, K−1).long() plus the final step (sampling/branching.py `select_steps`).
+
+Departures:
+- EGSPO takes one gradient micro-step per selected step, cycling through the K steps of a rollout;
+  `updates: per_step` does that (K optimizer steps per rollout), the default `accumulate` sums the
+  K steps into one optimizer step so every method spends one update per rollout batch.
+- `selection: random` draws K−1 distinct steps per rollout plus the final one; EGSPO draws them with
+  replacement, once for all rollouts on a device (and under terminate_at_last_non_eos K steps per
+  rollout, with no forced final step). Distinct steps never count one step twice, and a per-rollout
+  draw does not depend on how rollouts are laid out over devices.
+- Under terminate_at_last_non_eos the last allowed step is raised to at least K−1, so K distinct
+  steps exist (EGSPO's top-k fails there; its uniform and random modes repeat steps).
+- tokens-per-step is L / S; EGSPO's trainer uses the integer L // S, the same whenever S divides L
+  (every EGSPO and d1 recipe), and L / S also serves S > L, where L // S would be 0.
 """
 
 from __future__ import annotations
@@ -39,6 +52,9 @@ class Config(ConfigModel):
 
     num_steps: int = Field(8, ge=1, description="K selected steps per rollout (EGSPO logps_eval_num_steps)")
     selection: Literal["high_entropy", "random", "uniform"] = Field("high_entropy", description="step selection")
+    slot_order: Literal["selection", "time"] = Field(
+        "selection", description="how the K selected steps are paired across a group for the baseline: selection = "
+                                 "k-th selected (high_entropy: k-th highest entropy, as EGSPO), time = k-th earliest")
     terminate_at_last_non_eos: bool = Field(False, description="only steps up to the last non-EOS reveal")
     lambda1: float = Field(0.5, ge=0, description="λ1, weight of the stepwise advantage (0 = plain EGSPO)")
     normalize_returns: bool = Field(True, description="divide returns by (1 + λ1)")
@@ -56,7 +72,8 @@ def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.G
 
 def branch(model, rollout, cfg: Config, sampler, generator):
     last = last_content_step(rollout, model.stop_ids) if cfg.terminate_at_last_non_eos else None
-    return greedy_branches(rollout, select_steps(rollout, cfg.num_steps, cfg.selection, last, generator))
+    steps = select_steps(rollout, cfg.num_steps, cfg.selection, last, generator)      # [B, K], selection order
+    return greedy_branches(rollout, steps.sort(dim=1).values if cfg.slot_order == "time" else steps)
 
 
 def num_iterations(cfg: Config) -> int:
@@ -75,7 +92,7 @@ def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
 
 
 def advantages(scored: ScoredBatch, cfg: Config) -> torch.Tensor:
-    """[B, K] stepwise advantages, K selected steps per rollout in time order."""
+    """[B, K] stepwise advantages, K selected steps per rollout in slot order (`slot_order`)."""
     B = scored.rollout.batch_size
     final = scored.rewards[:, None]
     greedy = scored.branch_rewards.view(B, -1)

@@ -72,28 +72,34 @@ def fill_from_logits(rollout: RolloutBatch, num: int, cfg: SamplerConfig,
 
 def select_steps(rollout: RolloutBatch, k: int, mode: Literal["high_entropy", "random", "uniform"],
                  last_step: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-    """[B, k'] steps per row in ascending order, k' = min(k, S) (EGSPO §6.2).
+    """[B, k'] steps per row, k' = min(k, S), in EGSPO's selection order (arXiv 2603.12554; EGSPO's
+    trainer): slot j of every row holds its j-th selected step, and EGSPO's group baseline pairs slots.
 
-    high_entropy: the k steps whose revealed tokens have the highest mean entropy; random / uniform:
-    k−1 random / evenly spaced steps plus the final one. `last_step` [B] bounds the choice
-    (EGSPO's terminate_at_last_non_eos); None = all steps.
+    high_entropy: the k steps whose revealed tokens have the highest mean entropy, highest first;
+    uniform: EGSPO's `linspace(0, S−2, k−1).long()` and the final step S−1 (S 128, k 8: 0, 21, 42, 63,
+    84, 105, 126, 127), or with `last_step` `linspace(0, last, k).long()`, in time order;
+    random: k−1 distinct steps before the last in random order, then the last.
+    `last_step` [B] bounds the choice (EGSPO's terminate_at_last_non_eos); None = all steps. It is
+    raised to at least k−1 so that k distinct steps exist (EGSPO's top-k would fail there, its
+    uniform and random modes would repeat steps).
     """
     B, S = rollout.batch_size, rollout.steps
     k = min(k, S)
-    last = torch.full((B,), S - 1, dtype=torch.long) if last_step is None else last_step.clamp(min=k - 1)
+    last = torch.full((B,), S - 1, dtype=torch.long) if last_step is None else last_step.cpu().clamp(min=k - 1)
     s = torch.arange(S)
     if mode == "high_entropy":
         counts = torch.zeros(B, S).scatter_add_(1, rollout.reveal_step.cpu(), torch.ones(rollout.reveal_step.shape))
         score = rollout.step_entropy.cpu().masked_fill((counts == 0) | (s > last[:, None]), float("-inf"))
-        chosen = score.topk(k, dim=1).indices
+        chosen = score.topk(k, dim=1).indices                          # sorted: highest entropy first
     elif mode == "random":
         noise = torch.rand(B, S, generator=generator, device=generator.device).cpu()
         noise = noise.masked_fill(s >= last[:, None], float("inf"))
         chosen = torch.cat([noise.topk(k - 1, dim=1, largest=False).indices, last[:, None]], dim=1)
+    elif last_step is None:  # uniform; torch's float32 linspace and truncation, exactly as EGSPO
+        chosen = torch.cat([torch.linspace(0, S - 2, k - 1).long(), torch.tensor([S - 1])]).repeat(B, 1)
     else:
-        frac = torch.arange(k - 1, dtype=torch.float64) / max(k - 1, 1)
-        chosen = torch.cat([(frac[None] * last[:, None]).long(), last[:, None]], dim=1)
-    return chosen.sort(dim=1).values.to(rollout.reveal_step.device)
+        chosen = torch.stack([torch.linspace(0, int(t), k).long() for t in last])
+    return chosen.to(rollout.reveal_step.device)
 
 
 def greedy_branches(rollout: RolloutBatch, steps: torch.Tensor) -> BranchSet:

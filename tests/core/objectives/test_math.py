@@ -222,3 +222,46 @@ def test_egspo_divides_by_tokens_per_step_only_when_summing():
     # (2 · −0.552585 + 2 · 0.5) / 4 = −0.0262927; per step (−0.552585 + 0.5) / 2, the same
     assert losses("mean", "accumulate") == [approx(-0.0262927, abs=1e-7)]
     assert losses("mean", "per_step") == [approx(-0.0262927, abs=1e-7)] * 2
+
+
+def test_egspo_uniform_steps_are_egspos_linspace():
+    from dllmrl_core.sampling.branching import select_steps
+
+    rollout = fake_rollout(B=2, L=128, S=128)
+    # linspace(0, S−2, K−1) = 0, 21, ..., 126 (step 126/6 = 21), then the final step 127
+    steps = select_steps(rollout, 8, "uniform", None, None)
+    assert steps.tolist() == [[0, 21, 42, 63, 84, 105, 126, 127]] * 2
+    # terminate_at_last_non_eos: linspace(0, last, K).long(): last 49 -> step 7 exactly;
+    # last 100 -> 100/7 = 14.29: 0, 14.29, 28.57, 42.86, 57.14, 71.43, 85.71, 100 truncated
+    steps = select_steps(rollout, 8, "uniform", torch.tensor([49, 100]), None)
+    assert steps.tolist() == [[0, 7, 14, 21, 28, 35, 42, 49], [0, 14, 28, 42, 57, 71, 85, 100]]
+
+
+def test_egspo_pairs_slots_by_entropy_rank_as_egspo_does():
+    # one group of two rollouts, L = S = 3 (one token per step), K = 2 high-entropy steps
+    rollout = fake_rollout(B=2, L=3, S=3)
+    rollout.token_entropy = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])   # token j revealed at step j
+    rollout.greedy_fills = torch.zeros(2, 3, 3, dtype=torch.long)
+    greedy = {(0, 0): 0.0, (0, 1): 1.0, (1, 1): 0.0, (1, 2): 1.0}              # r(x̂^(t)) of (rollout, step)
+    rewards = torch.tensor([1.0, 0.0])
+    # R = (r + 0.5 (r − r_greedy)) / 1.5: rollout 0: step 0 -> 1, step 1 -> 2/3; rollout 1: step 1 -> 0, step 2 -> −1/3
+
+    def advantages(**knobs):
+        cfg = egspo.Config(num_steps=2, lambda1=0.5, **knobs)
+        rollout.branches = egspo.branch(None, rollout, cfg, None, None)
+        branch_rewards = torch.tensor([greedy[r, t] for r, t in zip(rollout.branches.source_row.tolist(),
+                                                                    rollout.branches.step.tolist())])
+        scored = ScoredBatch(rollout=rollout, rewards=rewards, components={}, correct=rewards.bool(),
+                             branch_rewards=branch_rewards)
+        return rollout.branches.step.tolist(), egspo.advantages(scored, cfg).tolist()
+
+    # EGSPO (default): slots in entropy rank, rollout 0 (step 0, step 1), rollout 1 (step 2, step 1):
+    # slot 0: R (1, −1/3), mean 1/3 -> (2/3, −2/3);  slot 1: R (2/3, 0), mean 1/3 -> (1/3, −1/3)
+    steps, adv = advantages()
+    assert steps == [0, 1, 2, 1]
+    assert adv == [approx([2 / 3, 1 / 3]), approx([-2 / 3, -1 / 3])]
+    # time order: rollout 1 (step 1, step 2): slot 0: R (1, 0), mean 1/2 -> (1/2, −1/2);
+    # slot 1: R (2/3, −1/3), mean 1/6 -> (1/2, −1/2)
+    steps, adv = advantages(slot_order="time")
+    assert steps == [0, 1, 1, 2]
+    assert adv == [approx([0.5, 0.5]), approx([-0.5, -0.5])]
