@@ -1,12 +1,12 @@
 """LLaDA's denoising sampler, recording the trajectory it takes.
 
-Semantics follow LLaDA's reference `generate()` (algorithms.md §1.1): the completion starts fully
-masked; semi-autoregressive blocks of `block_length` are denoised left to right, each over
-`steps / n_blocks` steps with the linear transfer schedule; each step runs one full forward pass
-(optionally classifier-free guided), draws x̂0 with float64 Gumbel-max noise (temperature 0 =
-argmax), scores the masked positions of the current block (`low_confidence`: the untempered
-probability of the drawn token; `random`: uniform) and commits the top-scoring ones. Committed
-tokens are never re-masked.
+Semantics follow LLaDA's reference `generate()` (ML-GSAI/LLaDA `generate.py`; docs/methods.md, "The
+sampler"): the completion starts fully masked; semi-autoregressive blocks of `block_length` are
+denoised left to right, each over `steps / n_blocks` steps with the linear transfer schedule; each
+step runs one full forward pass (optionally classifier-free guided), draws x̂0 with float64
+Gumbel-max noise (temperature 0 = argmax), scores the masked positions of the current block
+(`low_confidence`: the untempered probability of the drawn token; `random`: uniform) and commits
+the top-scoring ones. Committed tokens are never re-masked.
 
 Departures from LLaDA's code, each deliberate:
 - Tokens are drawn for the current block only (the only positions that can be committed), and the
@@ -28,7 +28,7 @@ Departures from LLaDA's code, each deliberate:
   AGRPO's rule by default (`top_p_rule="agrpo"`: the token whose cumulative mass crosses top_p is
   dropped); `"nucleus"` keeps it, the usual nucleus rule (draw.py `support_mask`).
 
-Opt-in Fast-dLLM speed-ups (algorithms.md §1.3, sampling/cached.py): `cache` = "prefix" / "dual"
+Opt-in Fast-dLLM speed-ups (arXiv 2505.22618, sampling/cached.py): `cache` = "prefix" / "dual"
 KV caching (native LLaDA module only, approximate) and `threshold` confidence-aware parallel
 decoding (adaptive step count). With both off, `sample` runs the exact loop below.
 """
