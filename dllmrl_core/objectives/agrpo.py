@@ -13,9 +13,12 @@ AGRPO estimates the sum over t with k Monte-Carlo steps per sequence:
     ℓ_j = w · [−min(ρ_j A, clip(ρ_j, 1±ε) A) + β ρ_j k3_j]
     loss = Σ ℓ / (k · B)      (in expectation: (1/B) Σ_i (1/(last_i+1)) Σ_t Σ_{j∈U_t} ℓ_ij)
 
-last_i is the last step that revealed a non-EOS token. Departure: entropy importance sampling
-uses the recorded entropy of the untempered model distribution (AGRPO: of its sampling
-distribution); any full-support proposal keeps the estimator unbiased.
+last_i is the last step that revealed a non-EOS token. The support is the one the sampler recorded,
+built with AGRPO's top-p rule (`sampler.top_p_rule: agrpo`, the default: the token whose cumulative
+mass crosses top_p is dropped); `nucleus` keeps that token and departs from AGRPO's behaviour policy.
+Departure: entropy importance sampling uses the recorded entropy of the untempered model
+distribution (AGRPO: of its sampling distribution); any full-support proposal keeps the estimator
+unbiased.
 """
 
 from __future__ import annotations
