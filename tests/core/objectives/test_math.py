@@ -244,7 +244,8 @@ def test_egspo_pairs_slots_by_entropy_rank_as_egspo_does():
     rollout.greedy_fills = torch.zeros(2, 3, 3, dtype=torch.long)
     greedy = {(0, 0): 0.0, (0, 1): 1.0, (1, 1): 0.0, (1, 2): 1.0}              # r(x̂^(t)) of (rollout, step)
     rewards = torch.tensor([1.0, 0.0])
-    # R = (r + 0.5 (r − r_greedy)) / 1.5: rollout 0: step 0 -> 1, step 1 -> 2/3; rollout 1: step 1 -> 0, step 2 -> −1/3
+    # R = (r + 0.5 (r − r_greedy)) / 1.5:  rollout 0: step 0 -> 1, step 1 -> 2/3;
+    #                                       rollout 1: step 1 -> 0, step 2 -> −1/3
 
     def advantages(**knobs):
         cfg = egspo.Config(num_steps=2, lambda1=0.5, **knobs)
