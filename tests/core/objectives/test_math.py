@@ -175,9 +175,48 @@ def test_dispo_same_state_advantages():
     iterations = dispo.prepare(scored, dispo.Config(num_iterations=2), agrpo_special(), torch.Generator().manual_seed(0))
     assert len(iterations) == 2 and [t.kind for t in iterations[0]] == ["base", "step"]
     step = iterations[0][1]
-    # branch groups by state: (1, 0) -> (.5, −.5); (.5, .5) -> (0, 0); mean over M = 4 branches
-    assert step.advantages.tolist() == [0.5, -0.5, 0.0, 0.0] and step.normalizer == 4.0
+    # branch groups by state: (1, 0) -> (.5, −.5); (.5, .5) -> (0, 0); one prompt, Z = 2: divided by Z · 1
+    assert step.advantages.tolist() == [0.5, -0.5, 0.0, 0.0] and step.normalizer == 2.0
     assert torch.equal(step.query.target_mask, rollout.branches.filled)
+
+
+def dispo_step_loss(prompts: int, reduction: str, ratio: str = "state") -> float:
+    """α_step · L_step of `prompts` copies of one 2-prompt × 2-row batch with Z = 2 branches per
+    state, each branch filling position 2, at the ratios below."""
+    B = 4 * prompts // 2
+    rollout = fake_rollout(B=B)
+    rollout.group_ids = torch.arange(prompts).repeat_interleave(2)
+    rollout.branches = BranchSet(kind="dispo", source_row=torch.arange(B).repeat_interleave(2),
+                                 step=torch.full((2 * B,), 2), completion_ids=torch.zeros(2 * B, 3, dtype=torch.long),
+                                 filled=torch.tensor([[False, False, True]] * (2 * B)))
+    branch_rewards = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.5, 0.0] * (prompts // 2))
+    scored = ScoredBatch(rollout=rollout, rewards=torch.zeros(B), components={}, correct=torch.zeros(B).bool(),
+                         branch_rewards=branch_rewards)
+    cfg = dispo.Config(beta=0.0, step_reduction=reduction, step_ratio=ratio)
+    step = dispo.prepare(scored, cfg, agrpo_special(), torch.Generator().manual_seed(0))[0][1]
+    # log-ratio 0.1 on the filled token of every branch with A > 0, 0 elsewhere
+    step.old_logp = torch.zeros(2 * B, 3)
+    step.old_logp[step.advantages > 0, 2] = -0.1
+    return dispo.loss(step, torch.zeros(2 * B, 3), torch.zeros(2 * B, 3), cfg).loss.item()
+
+
+def test_dispo_step_term_weighs_each_prompt_as_the_paper_whatever_the_batch():
+    # same-state advantages of the 2 prompts × 2 states: (.5, −.5), (0, 0), (−.5, .5), (.25, −.25).
+    # ρ = e^0.1 = 1.105171 (inside the clip [0.5, 1.5]) where A > 0, 1 where A < 0:
+    # Σ_branches −ρA = −1.105171 · (0.5 + 0.5 + 0.25) + (0.5 + 0.5 + 0.25) = −0.131464
+    total = -1.25 * (math.exp(0.1) - 1)
+    # paper (Eq. 6–7): per prompt, Σ over its states of (1/Z) Σ_z, then the mean over the 2 prompts:
+    # Σ / (Z · P) = −0.131464 / 4; times α_step = 0.5 -> −0.016433
+    assert dispo_step_loss(2, "prompt_sum") == approx(0.5 * total / 4)
+    # doubling the batch (4 prompts, the same two twice) keeps it: 2·Σ / (2 · 4)
+    assert dispo_step_loss(4, "prompt_sum") == approx(0.5 * total / 4)
+    # mean over all B = 4 states: Σ / (Z · 4) — half the paper's weight (G = 2 states per prompt)
+    assert dispo_step_loss(2, "mean") == approx(0.5 * total / 8)
+    # sum over every state of the batch: Σ / Z, and it doubles with the batch
+    assert dispo_step_loss(2, "sum") == approx(0.5 * total / 2)
+    assert dispo_step_loss(4, "sum") == approx(0.5 * 2 * total / 2)
+    # per-token ratios (one filled token per branch): token mean Σ / 8 rescaled by P / states = 2 / 4
+    assert dispo_step_loss(2, "prompt_sum", ratio="token") == approx(0.5 * total / 4)
 
 
 def agrpo_special():
