@@ -1,5 +1,5 @@
 """AGRPO — Amortized GRPO (Zhan, "Simple Policy Gradients for Reasoning with Diffusion Language
-Models", arXiv 2510.04019), algorithms.md §4.
+Models", arXiv 2510.04019; docs/methods.md "AGRPO").
 
 Denoising is an MDP whose action at step t is the set U_t of tokens revealed at t, so the policy
 gradient is exact per step:  ∇J = E[A · Σ_t Σ_{j∈U_t} ∇ log f_θ(o_j | x_t)].

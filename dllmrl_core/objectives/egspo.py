@@ -1,5 +1,5 @@
 """EGSPO / EGSPO-SA (Kunde et al., "Reinforcement Learning for Diffusion LLMs with Entropy-Guided
-Step Selection and Stepwise Advantages", arXiv 2603.12554), algorithms.md §6.
+Step Selection and Stepwise Advantages", arXiv 2603.12554; docs/methods.md "EGSPO / EGSPO-SA").
 
 The denoising trajectory is a finite-horizon MDP; the exact policy gradient is a sum over steps.
 EGSPO keeps the K steps with the highest mean entropy of their revealed tokens and values each

@@ -1,11 +1,11 @@
 """Rollout-time branching: extra completions from states the sampler visited.
 
 Called by rollout workers after `sample`; results travel as compact token ids in a BranchSet.
-- SAPO (algorithms.md §3): N continuations from the state before a step t1, denoised to the end
+- SAPO (arXiv 2510.01544; docs/methods.md "SAPO"): N continuations from the state before a step t1, denoised to the end
   (optionally with extra mask tokens appended, the paper's "64 appended mask tokens" reading).
-- DiSPO (§5): Z joint fillings of all masked positions, drawn from the logits cached at one step
+- DiSPO (arXiv 2602.06462; docs/methods.md "DiSPO"): Z joint fillings of all masked positions, drawn from the logits cached at one step
   (no extra diffusion passes).
-- EGSPO (§6): the one-step greedy fills recorded at K selected steps (highest entropy by default).
+- EGSPO (arXiv 2603.12554; docs/methods.md "EGSPO / EGSPO-SA"): the one-step greedy fills recorded at K selected steps (highest entropy by default).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def fill_from_logits(rollout: RolloutBatch, num: int, cfg: SamplerConfig,
 
 def select_steps(rollout: RolloutBatch, k: int, mode: Literal["high_entropy", "random", "uniform"],
                  last_step: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-    """[B, k'] steps per row in ascending order, k' = min(k, S) (EGSPO §6.2).
+    """[B, k'] steps per row in ascending order, k' = min(k, S) (EGSPO, arXiv 2603.12554).
 
     high_entropy: the k steps whose revealed tokens have the highest mean entropy; random / uniform:
     k−1 random / evenly spaced steps plus the final one. `last_step` [B] bounds the choice

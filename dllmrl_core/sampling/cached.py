@@ -1,6 +1,6 @@
 """Fast-dLLM decoding: prefix / dual KV cache and confidence-threshold parallel decoding.
 
-Semantics follow Fast-dLLM's LLaDA sampler as summarised in algorithms.md §1.3, batched:
+Semantics follow Fast-dLLM's LLaDA sampler (arXiv 2505.22618; NVlabs/Fast-dLLM `llada/generate.py`), batched:
 
 - Every block starts with one full forward pass over the whole sequence; its logits drive the
   block's first step (exactly as without a cache) and its keys/values are kept. `prefix`: the

@@ -1,6 +1,7 @@
 """LLaDA's denoising sampler, recording the trajectory it takes.
 
-Semantics follow LLaDA's reference `generate()` (algorithms.md §1.1): the completion starts fully
+Semantics follow LLaDA's reference `generate()` (Nie et al., arXiv 2502.09992; ML-GSAI/LLaDA
+`generate.py`; docs/methods.md "The sampler"): the completion starts fully
 masked; semi-autoregressive blocks of `block_length` are denoised left to right, each over
 `steps / n_blocks` steps with the linear transfer schedule; each step runs one full forward pass
 (optionally classifier-free guided), draws x̂0 with float64 Gumbel-max noise (temperature 0 =
@@ -26,7 +27,7 @@ Departures from LLaDA's code, each deliberate:
   masks that stay masked, which breaks the one-reveal-per-position trajectory record.
 - Optional top-k / top-p truncation of the tempered distribution (AGRPO's sampler).
 
-Opt-in Fast-dLLM speed-ups (algorithms.md §1.3, sampling/cached.py): `cache` = "prefix" / "dual"
+Opt-in Fast-dLLM speed-ups (arXiv 2505.22618, sampling/cached.py): `cache` = "prefix" / "dual"
 KV caching (native LLaDA module only, approximate) and `threshold` confidence-aware parallel
 decoding (adaptive step count). With both off, `sample` runs the exact loop below.
 """

@@ -1,4 +1,4 @@
-"""A plain LLaDA sampling loop written from the LLaDA description (algorithms.md §1.1).
+"""A plain LLaDA sampling loop written from LLaDA's description (arXiv 2502.09992, its `generate.py`).
 
 Deliberately slow and literal: full forward every step, per-row top-k, global torch RNG with
 noise drawn over the whole sequence in float64. The sampler under test must match it.

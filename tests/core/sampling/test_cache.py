@@ -1,4 +1,4 @@
-"""Fast-dLLM KV caching and threshold decoding (sampling/cached.py, algorithms.md §1.3).
+"""Fast-dLLM KV caching and threshold decoding (sampling/cached.py; Fast-dLLM, arXiv 2505.22618).
 
 Where the cache is exact: attention is bidirectional, so the cached K/V of layers >= 1 go stale as
 soon as a token is committed after the block start, even with a single block (the prompt's deeper
