@@ -172,13 +172,13 @@ class RunConfig(ConfigModel):
 
     def staleness_warning(self) -> str | None:
         """The line services.launch prints when max_staleness = 1 meets a method whose π_old the
-        learner takes from its own weights (docs/methods.md "Shared machinery", old log-probs)."""
+        learner takes from its own weights (docs/methods.md "Shared machinery", stale rollouts)."""
         if not self.train.max_staleness or self.algorithm.name not in LEARNER_OLD_LOGP:
             return None
         return (f"train.max_staleness=1 with {self.algorithm.name}: batch b is sampled with the weights of "
-                f"version (b-1)·μ, one batch ({self.iterations} updates) behind the learner, but π_old in the ratio is "
-                "the learner's weights at b·μ: ρ = 1 at the batch's first update and nothing corrects for the lag "
-                "(docs/methods.md, Shared machinery: old log-probs)")
+                f"version (b-1)·μ, one batch ({self.iterations} updates) behind the learner, but π_old in the "
+                "ratio is the learner's weights at b·μ: ρ = 1 at the batch's first update and nothing corrects "
+                "for the lag (docs/methods.md, Shared machinery: stale rollouts)")
 
     @property
     def iterations(self) -> int:

@@ -95,7 +95,8 @@ def outcomes(scored: ScoredBatch, kind: str) -> tuple[torch.Tensor, torch.Tensor
     if kind == "reward":
         return scored.rewards, scored.branch_rewards
     if scored.branch_accuracy is None:
-        raise ValueError("sapo process_reward=accuracy needs the continuations' accuracies (ScoredBatch.branch_accuracy)")
+        raise ValueError("sapo process_reward=accuracy needs the continuations' accuracies "
+                         "(ScoredBatch.branch_accuracy)")
     main = scored.correct.float() if scored.accuracy is None else scored.accuracy.float()
     return main, scored.branch_accuracy
 

@@ -1,11 +1,12 @@
 """Rollout-time branching: extra completions from states the sampler visited.
 
 Called by rollout workers after `sample`; results travel as compact token ids in a BranchSet.
-- SAPO (arXiv 2510.01544; docs/methods.md "SAPO"): N continuations from the state before a step t1, denoised to the end
+- SAPO (arXiv 2510.01544): N continuations from the state before a step t1, denoised to the end
   (optionally with extra mask tokens appended, the paper's "64 appended mask tokens" reading).
-- DiSPO (arXiv 2602.06462; docs/methods.md "DiSPO"): Z joint fillings of all masked positions, drawn from the logits cached at one step
+- DiSPO (arXiv 2602.06462): Z joint fillings of all masked positions, drawn from the logits cached at one step
   (no extra diffusion passes).
-- EGSPO (arXiv 2603.12554; docs/methods.md "EGSPO / EGSPO-SA"): the one-step greedy fills recorded at K selected steps (highest entropy by default).
+- EGSPO (arXiv 2603.12554): the one-step greedy fills recorded at K selected steps (highest entropy by default).
+docs/methods.md describes each method in its own section.
 """
 
 from __future__ import annotations

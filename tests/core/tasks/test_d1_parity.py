@@ -229,12 +229,14 @@ TAG_CORPUS = [
     "<reasoning>\nr\n</reasoning>\n<answer>\n٤٢\n</answer>\n", "<answer>²</answer>", "<answer>4２</answer>",
     "<reasoning>\nr\n</reasoning>\n<answer>\n-42\n</answer>\n", "<answer>1,000</answer>", "<answer>42.0</answer>",
     "<answer>\\boxed{42}</answer>", "<answer>+42</answer>", "<answer>0042</answer>", "<answer>\u200b42</answer>",
-    "<reasoning>\r\nr\r\n</reasoning>\r\n<answer>\r\n42\r\n</answer>\r\n", "<reasoning>\nr\n</reasoning>\n<answer>\n42\n</answer>\n\x00",
+    "<reasoning>\r\nr\r\n</reasoning>\r\n<answer>\r\n42\r\n</answer>\r\n",
+    "<reasoning>\nr\n</reasoning>\n<answer>\n42\n</answer>\n\x00",
     "<reasoning>\nünïcödé ✓ 漢字\n</reasoning>\n<answer>\n42\n</answer>\n",
 ]
 # every way to drop or double the newlines around the four tags of the clean completion
 _PIECES = [("<reasoning>", "<reasoning>\n"), ("r",), ("</reasoning>", "\n</reasoning>", "\n</reasoning>\n"),
-           ("<answer>", "<answer>\n", "\n<answer>\n"), ("42",), ("</answer>", "\n</answer>", "\n</answer>\n", "\n</answer>\n\n")]
+           ("<answer>", "<answer>\n", "\n<answer>\n"), ("42",),
+           ("</answer>", "\n</answer>", "\n</answer>\n", "\n</answer>\n\n")]
 TAG_CORPUS += ["".join(parts) for parts in itertools.product(*_PIECES)]
 
 
