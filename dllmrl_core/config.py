@@ -39,6 +39,9 @@ from dllmrl_core.training.policy import ModelConfig
 from dllmrl_core.training.warm_start import WarmStartConfig
 
 C = TypeVar("C", bound=ConfigModel)
+# methods whose π_old the learner scores with its own weights when a batch arrives (their terms leave
+# old_logp None); agrpo and egspo use the log-probs the sampler recorded
+LEARNER_OLD_LOGP = ("diffu_grpo", "sapo", "dispo")
 RL_SAMPLER = {"gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.9}  # d1's rollout sampler
 
 
@@ -68,7 +71,9 @@ class TrainConfig(ConfigModel):
     group_size: int = Field(8, ge=2, description="G completions per prompt (GRPO group)")
     seed: int = Field(0, description="seed of data order, sampling and every estimator draw")
     log_every: int = Field(1, ge=1, description="print a summary line every N steps")
-    max_staleness: int = Field(0, ge=0, le=1, description="0 = on-policy; 1 = rollout of batch b+1 overlaps learning on b")
+    max_staleness: int = Field(0, ge=0, le=1, description="0 = on-policy; 1 = rollout of batch b+1 overlaps learning "
+                                                          "on b (diffu_grpo, sapo, dispo: π_old is then the learner's "
+                                                          "weights, not the sampler's; docs/methods.md)")
 
 
 class RolloutConfig(ConfigModel):
@@ -164,6 +169,16 @@ class RunConfig(ConfigModel):
         """A partial sampler section keeps the RL defaults for the keys it leaves out (the class
         defaults are LLaDA generate()'s, greedy, which RL cannot use)."""
         return {**RL_SAMPLER, **value} if isinstance(value, dict) else value
+
+    def staleness_warning(self) -> str | None:
+        """The line services.launch prints when max_staleness = 1 meets a method whose π_old the
+        learner takes from its own weights (docs/methods.md "Shared machinery", stale rollouts)."""
+        if not self.train.max_staleness or self.algorithm.name not in LEARNER_OLD_LOGP:
+            return None
+        return (f"train.max_staleness=1 with {self.algorithm.name}: batch b is sampled with the weights of "
+                f"version (b-1)·μ, one batch ({self.iterations} updates) behind the learner, but π_old in the "
+                "ratio is the learner's weights at b·μ: ρ = 1 at the batch's first update and nothing corrects "
+                "for the lag (docs/methods.md, Shared machinery: stale rollouts)")
 
     @property
     def iterations(self) -> int:

@@ -1,4 +1,4 @@
-"""Held-out evaluation with d1's protocol (algorithms.md §2.6).
+"""Held-out evaluation with d1's protocol (d1 `eval/`, arXiv 2504.12216; docs/methods.md "Evaluation").
 
 Greedy decoding, low-confidence remasking, block length 32 and steps = gen_length / 2, the task's
 evaluation prompt followed by its prefill ("<reasoning>" for d1 prompts), and the task's scorer.

@@ -30,6 +30,10 @@ def scored_batch(rollout: RolloutBatch, verdicts: list[Verdict]) -> ScoredBatch:
     main, branch = verdicts[:B], verdicts[B:]
     names = sorted({k for v in main for k in v.components})
     device = rollout.completion_ids.device
+
+    def share(items: list[Verdict]) -> torch.Tensor:
+        return torch.tensor([v.points / v.total if v.total > 0 else 0.0 for v in items], device=device)
+
     return ScoredBatch(
         rollout=rollout,
         rewards=torch.tensor([v.reward for v in main], dtype=torch.float32, device=device),
@@ -38,4 +42,6 @@ def scored_batch(rollout: RolloutBatch, verdicts: list[Verdict]) -> ScoredBatch:
         branch_rewards=torch.tensor([v.reward for v in branch], dtype=torch.float32, device=device)
         if rollout.branches is not None else None,
         timeouts=sum(v.timed_out for v in verdicts),
+        accuracy=share(main),
+        branch_accuracy=share(branch) if rollout.branches is not None else None,
     )

@@ -282,6 +282,9 @@ class ScoredBatch:
     correct:            [B] bool   fully correct under the task's evaluation scorer
     branch_rewards:     [M] fp32 | None  total reward of each branch completion
     timeouts:           verifications that hit the time limit (scored 0), counted, never hidden
+    accuracy:           [B] fp32 | None  evaluation score as a share, points / total (1 or 0;
+                        Sudoku: share of empty cells right); None = `correct` as 1 / 0
+    branch_accuracy:    [M] fp32 | None  the same for each branch completion
     """
 
     rollout: RolloutBatch
@@ -290,6 +293,8 @@ class ScoredBatch:
     correct: torch.Tensor
     branch_rewards: torch.Tensor | None = None
     timeouts: int = 0
+    accuracy: torch.Tensor | None = None
+    branch_accuracy: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         B = self.rollout.batch_size
@@ -301,6 +306,10 @@ class ScoredBatch:
         got = 0 if self.branch_rewards is None else self.branch_rewards.shape[0]
         if got != M:
             raise ValueError(f"ScoredBatch: {got} branch rewards for {M} branches")
+        if self.accuracy is not None and self.accuracy.shape != (B,):
+            raise ValueError(f"ScoredBatch: accuracy {tuple(self.accuracy.shape)} must be [{B}]")
+        if self.branch_accuracy is not None and self.branch_accuracy.shape != (M,):
+            raise ValueError(f"ScoredBatch: {self.branch_accuracy.shape[0]} branch accuracies for {M} branches")
 
     @property
     def group_ids(self) -> torch.Tensor:

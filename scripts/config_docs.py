@@ -75,8 +75,8 @@ a merged checkpoint that an RL run loads as `model.path`. Its config (`SFTRunCon
 EXTRA = {  # hand-written pointers shown under a section's intro
     "algorithm": "What each method does, its equations, readings and paper: [methods.md](methods.md).",
     "rollout": "Sizing for LLaDA-8B-Instruct on GPUs: [gpu.md](gpu.md).",
-    "warm_start": "Applied by `services.launch` only (before Ray starts); the single-process loop "
-                  "expects `model.path` to exist already.",
+    "warm_start": "Applied before training by both `services.launch` (before Ray starts) and the "
+                  "single-process loop (`python -m dllmrl_core.loop`).",
 }
 
 

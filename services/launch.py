@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             resolve_token(cfg.status.host, cfg.status.token)
         if cfg.plan.enforce:
             check_memory(cfg)
+        if (note := cfg.staleness_warning()) is not None:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

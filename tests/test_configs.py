@@ -47,3 +47,28 @@ def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
 def test_gpu_md_shows_the_current_memory_plan_of_every_recipe():
     result = subprocess.run([sys.executable, "scripts/plan_table.py", "--check"], cwd=ROOT)
     assert result.returncode == 0, "run: python scripts/plan_table.py, and paste its table into docs/gpu.md"
+
+
+@pytest.mark.parametrize("name, warned", [("diffu_grpo", True), ("sapo", True), ("dispo", True),
+                                          ("agrpo", False), ("egspo", False)])
+def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name, warned):
+    from dllmrl_core.config import RunConfig
+
+    data = {"task": {"name": "countdown"}, "algorithm": {"name": name}}
+    assert RunConfig.parse(data).staleness_warning() is None  # on-policy: nothing to say
+    note = RunConfig.parse({**data, "train": {"max_staleness": 1}}).staleness_warning()
+    assert (note is not None) == warned
+    if warned:
+        assert "\n" not in note and note.startswith(f"train.max_staleness=1 with {name}") and "π_old" in note
+
+
+def test_launch_prints_the_staleness_warning_once_before_starting(tmp_path, monkeypatch, capsys):
+    import services.launch as launch
+
+    monkeypatch.setattr(launch, "connect", lambda cfg: False)
+    monkeypatch.setattr(launch, "run", lambda cfg: {})
+    args = [str(ROOT / "configs" / "tiny_countdown.yaml"), "algorithm.name=dispo", "train.max_staleness=1",
+            "warm_start=null", "plan.enforce=false", "status.enabled=false", f"checkpoint.dir={tmp_path}"]
+    assert launch.main(args) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "train.max_staleness=1 with dispo" in warnings[0]

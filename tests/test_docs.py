@@ -104,3 +104,24 @@ def test_cited_repository_files_exist(name):
     assert cited, name
     missing = sorted(p for p in cited if not (ROOT / p).exists())
     assert not missing, f"{name} cites missing files: {missing}"
+
+
+NOTES = "algorithms" + ".md"  # the project's research notes: not in this repository, so never cited
+
+
+def test_no_file_cites_the_research_notes():
+    """Every citation can be followed from the repository alone: papers, their equations, docs/."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    files = [ROOT / name for name in listed if name and (ROOT / name).is_file()]
+    assert len(files) > 50
+    citing = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files (images, data)
+        citing += [f"{path.relative_to(ROOT)}:{i}" for i, line in enumerate(text.splitlines(), 1) if NOTES in line]
+    assert not citing, citing

@@ -1,4 +1,5 @@
-"""DiSPO's state-wise surrogate: log-probs of a branch's filled positions (algorithms.md §5.2).
+"""DiSPO's state-wise surrogate: log-probs of a branch's filled positions (arXiv 2602.06462, the
+fixed-state objective; docs/methods.md "DiSPO").
 
 The input is the intermediate state x_t the branch started from (committed tokens kept, masks in
 place) with the prompt corrupted as in d1's estimator; one forward pass scores the tokens the

@@ -1,4 +1,5 @@
-"""d1's one-step mean-field log-likelihood estimate (algorithms.md §2.1).
+"""d1's one-step mean-field log-likelihood estimate (arXiv 2504.12216, diffu-GRPO's log-probability
+estimation; docs/methods.md "Shared machinery").
 
 Every completion token is masked, every real prompt token is masked independently with
 probability p_mask_prompt (a regulariser that changes between inner iterations), and one forward

@@ -3,8 +3,8 @@
 The denoising trajectory is a Markov chain over partially masked states; the action at step t is
 the set of tokens committed at t, and its probability factorises over those positions given the
 state x_t (rebuilt from the recorded reveal steps). AGRPO scores them under the exact behaviour
-policy (logits / T restricted to the recorded top-k/top-p support, algorithms.md §4.3); EGSPO
-under the untempered softmax (§6.4).
+policy (logits / T restricted to the recorded top-k/top-p support; arXiv 2510.04019, docs/methods.md
+"AGRPO"); EGSPO under the untempered softmax (arXiv 2603.12554, docs/methods.md "EGSPO / EGSPO-SA").
 """
 
 from __future__ import annotations

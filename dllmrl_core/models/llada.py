@@ -13,7 +13,7 @@ code. Forward pass, as described in ../shared/research/llada-format.md:
 Attention is bidirectional; an attention mask only hides padded *keys*. RoPE uses the absolute
 positions 0..T-1 of the input (left padding is not skipped), exactly like LLaDA.
 
-KV cache (Fast-dLLM, algorithms.md §1.3): `LLaDAModel.forward_span` runs only the tokens of a span
+KV cache (Fast-dLLM, arXiv 2505.22618): `LLaDAModel.forward_span` runs only the tokens of a span
 [start, start+n) of the sequence, at their absolute positions, against the cached keys/values of
 the other positions (`KVCache`), and returns the span's fresh keys/values. Because attention is
 bidirectional, cached K/V of layers >= 1 go stale once other tokens change: the cache is an
@@ -149,7 +149,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 @dataclass
 class KVCache:
     """Keys (after RoPE) and values of positions 0..T_c-1, one [B, n_kv_heads, T_c, head_dim] pair per
-    layer, computed by the weights at `weights_version` (Fast-dLLM's prefix / dual cache, §1.3).
+    layer, computed by the weights at `weights_version` (Fast-dLLM's prefix / dual cache, arXiv 2505.22618).
 
     A cache never outlives a weight update: `check` refuses any other version. A span forward against
     a cache that covers the span writes the span's fresh keys/values into it (`splice`).

@@ -129,7 +129,7 @@ class LossOutput:
 def group_advantages(rewards: torch.Tensor, group_ids: torch.Tensor, scale_std: bool = False,
                      eps: float = 1e-4) -> torch.Tensor:
     """A_i = r_i − mean_{j ∈ group(i)} r_j, optionally divided by the group's (unbiased) std + eps
-    (d1 §2.2: no std scaling; TRL's scale_rewards=True divides)."""
+    (d1's diffu-GRPO, arXiv 2504.12216: no std scaling; TRL's scale_rewards=True divides)."""
     _, inv = group_ids.unique(return_inverse=True)
     n = torch.zeros(int(inv.max()) + 1, device=rewards.device).index_add_(0, inv, torch.ones_like(rewards))
     mean = torch.zeros_like(n).index_add_(0, inv, rewards) / n

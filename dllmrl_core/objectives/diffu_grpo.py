@@ -1,4 +1,4 @@
-"""diffu-GRPO (d1: Zhao et al. 2025, arXiv 2504.12216), algorithms.md §2.1–2.3.
+"""diffu-GRPO (d1: Zhao et al. 2025, arXiv 2504.12216; docs/methods.md "diffu-GRPO (d1)").
 
     A_i   = r_i − mean_{group(i)} r                                   (no std scaling in d1)
     ρ_ij  = exp(log π̂_θ(o_ij|q') − log π̂_old(o_ij|q'))              (one-step mean-field estimate,

@@ -1,18 +1,26 @@
-"""DiSPO — Diffusion-State Policy Optimization (Oba, Furuta, Okazaki, arXiv 2602.06462),
-algorithms.md §5, on top of diffu-GRPO.
+"""DiSPO — Diffusion-State Policy Optimization (Oba, Furuta, Okazaki, arXiv 2602.06462; docs/methods.md
+"DiSPO"), on top of diffu-GRPO.
 
 At one late-biased step t per trajectory (p(t) ∝ ((t+1)/S)^degree), branch the state s_t: draw Z
 joint fillings a_z of all masked positions from the logits cached by the sampler (no extra
-diffusion passes), FILL, score with the terminal reward, and update only the filled tokens:
+diffusion passes), FILL, score with the terminal reward, and update only the filled tokens
+(paper Eq. 6–7):
 
     A_{t,z}   = R_{t,z} − mean_z R_{t,z}                       (same-state group)
     log π̃(a|s) = Σ_{i ∈ M_t} log π̃(a_i | s^(m), i)             (prompt masked as in d1)
     L_step^(t) = −(1/Z) Σ_z min(ρ_z A_z, clip(ρ_z, 1±ε) A_z) + β k3    (ρ per state)
-    L = α_base · L_base + α_step · L_step,   L_base = diffu-GRPO
+    L(q) = α_base · L_base(q) + α_step · Σ_{t ∈ states of q} L_step^(t),   L_base = diffu-GRPO
+
+The paper sums the step terms over the K states of a prompt while the base term averages over the
+prompt's K completions, so per prompt the step term weighs about K times a completion's base term
+(K = G here: one state per trajectory). The batch loss averages over prompts: the default
+`step_reduction: prompt_sum` divides the summed step terms by Z · (prompts in the batch), which
+keeps that per-prompt weight whatever the batch size. `mean` averages over all states instead
+(1× per prompt: α weighs two losses of the same scale); `sum` sums over every state of the batch
+(a per-state weight that grows with the batch).
 
 Readings of details the paper leaves open, each an option: the density form ((t+1)/S)^degree;
-L_step averages over states (`step_reduction`, the paper writes a sum) so α weighs two losses of
-the same scale; the step loss reuses the base ε and β unless `step_epsilon` / `step_beta` are set.
+the step loss reuses the base ε and β unless `step_epsilon` / `step_beta` are set.
 """
 
 from __future__ import annotations
@@ -40,7 +48,9 @@ class Config(diffu_grpo.Config):
     step_epsilon: float | None = Field(None, gt=0, description="clip ε of the step loss (default: epsilon)")
     step_beta: float | None = Field(None, ge=0, description="KL β of the step loss (default: beta)")
     step_ratio: Literal["state", "token"] = Field("state", description="one ratio per state (paper) or per token")
-    step_reduction: Literal["mean", "sum"] = Field("mean", description="average or sum L_step over states")
+    step_reduction: Literal["prompt_sum", "mean", "sum"] = Field(
+        "prompt_sum", description="L_step summed over each prompt's states, mean over prompts (DiSPO Eq. 6-7); "
+                                  "mean over all states; or sum over all states")
 
 
 def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
@@ -76,15 +86,28 @@ def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
     base = diffu_grpo.policy_terms(scored, base_adv, cfg, seeds, special, kind="base")
     branches = scored.rollout.branches
     step_adv = group_advantages(scored.branch_rewards, branches.source_row)      # same-state groups
-    # mean over states of (1/Z) Σ_z ... = Σ / M;  sum over states = Σ / Z;  per-token ratios: token mean
-    per_state = float(branches.size if cfg.step_reduction == "mean" else cfg.num_branches)
+    scale = step_scale(scored, cfg)
     iterations = []
     for term, seed in zip(base, seeds):
         query = branch_query(scored.rollout, p_mask_prompt=cfg.p_mask_prompt, seed=seed + 1)
-        normalizer = per_state if cfg.step_ratio == "state" else float(query.target_mask.sum().clamp(min=1))
+        if cfg.step_ratio == "state":  # Σ over branch rows of the (1/Z)-weighted state terms
+            normalizer = cfg.num_branches * scale
+        else:  # per-token ratios: the token mean over all branches, rescaled the same way
+            states = branches.size / cfg.num_branches
+            normalizer = float(query.target_mask.sum().clamp(min=1)) * scale / states
         step = PolicyTerm(kind="step", query=query, advantages=step_adv, normalizer=normalizer)
         iterations.append([term, step])
     return iterations
+
+
+def step_scale(scored: ScoredBatch, cfg: Config) -> float:
+    """What the summed state terms are divided by: prompts in the batch (prompt_sum), states (mean)
+    or 1 (sum). Computed on the whole batch, so it is the same on every shard and micro-batch."""
+    if cfg.step_reduction == "prompt_sum":
+        return float(scored.group_ids.unique().numel())
+    if cfg.step_reduction == "mean":
+        return scored.rollout.branches.size / cfg.num_branches
+    return 1.0
 
 
 def loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, cfg: Config) -> LossOutput:

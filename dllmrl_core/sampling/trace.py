@@ -44,7 +44,7 @@ class Trace:
 
     def observe(self, s: int, completion: torch.Tensor, masked: torch.Tensor, logits: torch.Tensor) -> None:
         """Before step s commits: completion [B, L], masked [B, L], logits [B, L, V] of that state."""
-        if self.greedy is not None:  # one-step greedy fill x̂^(s) (EGSPO §6.1)
+        if self.greedy is not None:  # one-step greedy fill x̂^(s) (EGSPO, arXiv 2603.12554)
             self.greedy[:, s] = torch.where(masked, logits.argmax(-1), completion)
         if self.keep_steps is not None:
             for b in (self.keep_steps == s).nonzero().flatten().tolist():

@@ -45,10 +45,10 @@ def d1_numbers_match(expr: str, numbers: tuple[int, ...]) -> bool:
     return sorted(int(r) for r in runs) == sorted(numbers)
 
 
-def d1_value(expr: str) -> int | float | None:
-    """d1 `evaluate_equation`: the character whitelist, then arithmetic on the stripped expression
-    (see arithmetic.py for how this differs from Python's evaluator on `**` and `//`)."""
-    return evaluate_arithmetic(expr.strip()) if d1_allowed_chars(expr) else None
+def d1_value(expr: str) -> int | float | complex | None:
+    """d1 `evaluate_equation`: the character whitelist, then Python arithmetic on the stripped
+    expression, `**` and `//` included (see arithmetic.py for the bounds where it refuses)."""
+    return evaluate_arithmetic(expr.strip(), python_ops=True) if d1_allowed_chars(expr) else None
 
 
 def d1_expression_head(expr: str) -> str | None:

@@ -85,9 +85,10 @@ def xmlcount_d1(text: str) -> float:
     """d1 `count_xml`: 0.125 per tag string occurring exactly once, minus trailing-text penalties.
 
     Quirks kept: the `"\\n<answer>\\n"` term subtracts 0.001 per character after the last
-    `"\\n</answer>\\n"`, which is the *whole text* when the completion ends in `"\\n</answer>"`
-    without a newline; the `"\\n</answer>"` term subtracts 0.001 per (characters after it - 1), so
-    ending exactly on `"\\n</answer>"` earns +0.001.
+    `"\\n</answer>\\n"` that `str.split` finds, which is the *whole text* when the completion ends in
+    `"\\n</answer>"` without a newline, and skips a second separator sharing the first one's newline
+    (`"\\n</answer>\\n</answer>\\n"` leaves `"</answer>\\n"`, 10 characters); the `"\\n</answer>"` term
+    subtracts 0.001 per (characters after it - 1), so ending exactly on `"\\n</answer>"` earns +0.001.
     """
     count = 0.0
     if text.count("<reasoning>\n") == 1:
@@ -104,9 +105,14 @@ def xmlcount_d1(text: str) -> float:
 
 
 def _chars_after_last(text: str, sep: str) -> int:
-    """len(text.split(sep)[-1])."""
-    i = text.rfind(sep)
-    return len(text) if i < 0 else len(text) - i - len(sep)
+    """len(text.split(sep)[-1]): the characters after the last separator that `str.split`'s
+    left-to-right scan finds. The scan never reuses a character, so of two occurrences of
+    "\\n</answer>\\n" that share a newline only the first counts (`rfind` would find the second)."""
+    end, i = 0, text.find(sep)
+    while i >= 0:
+        end = i + len(sep)
+        i = text.find(sep, end)
+    return len(text) - end
 
 
 def xmlcount_fixed(text: str) -> float:

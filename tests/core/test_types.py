@@ -47,3 +47,19 @@ def test_step_logits_rows():
     assert kept.for_row(0).tolist() == [[0.0, 1.0], [2.0, 3.0]]
     assert kept.for_row(1).shape == (0, 2)
     assert kept.for_row(2).tolist() == [[4.0, 5.0]]
+
+
+def test_scored_batch_keeps_each_completions_accuracy_as_a_share():
+    from dllmrl_core.scoring import scored_batch
+    from dllmrl_core.types import BranchSet
+    from dllmrl_core.verdict import Verdict
+
+    b = batch()
+    b.branches = BranchSet(kind="sapo", source_row=torch.tensor([0, 1]), step=torch.tensor([1, 1]),
+                           completion_ids=torch.zeros(2, 3, dtype=torch.long))
+    # points / total: 1/1, 0/1 for the main rows; a Sudoku-like 3 of 4 cells, and a timed-out item (0 / 1)
+    verdicts = [Verdict(2.0, points=1.0, total=1.0), Verdict(0.5, points=0.0, total=1.0),
+                Verdict(0.75, points=3.0, total=4.0), Verdict(0.0, timed_out=True)]
+    scored = scored_batch(b, verdicts)
+    assert scored.accuracy.tolist() == [1.0, 0.0] and scored.branch_accuracy.tolist() == [0.75, 0.0]
+    assert scored.correct.tolist() == [True, False] and scored.branch_rewards.tolist() == [0.75, 0.0]

@@ -37,6 +37,7 @@ def prepared_terms(policy, tokenizer, name: str, settings: dict, sampler, prompt
     M = 0 if batch.branches is None else batch.branches.size
     rewards = torch.rand(batch.batch_size, generator=g)
     scored = ScoredBatch(rollout=batch, rewards=rewards, components={}, correct=rewards > 0.5,
-                         branch_rewards=torch.rand(M, generator=g) if M else None)
+                         branch_rewards=torch.rand(M, generator=g) if M else None,
+                         branch_accuracy=torch.rand(M, generator=g).round() if M else None)
     terms = objective.prepare(scored, cfg, special_tokens(policy), torch.Generator().manual_seed(2))[0]
     return objective, cfg, batch, terms

@@ -89,20 +89,65 @@ def fake_rollout(B=4, L=3, S=3, mask_id=9):
                         group_ids=torch.zeros(B, dtype=torch.long))
 
 
-def test_sapo_process_reward_and_up_weighting():
-    rollout = fake_rollout()
-    rollout.branches = BranchSet(kind="sapo", source_row=torch.arange(4).repeat_interleave(3), step=torch.ones(12).long(),
-                                 completion_ids=torch.zeros(12, 3, dtype=torch.long))
-    scored = ScoredBatch(rollout=rollout, rewards=torch.tensor([1.0, 0.0, 1.0, 0.0]), components={},
-                         correct=torch.tensor([True, False, True, False]),
-                         branch_rewards=torch.tensor([1, 1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1.0]))
-    # A = r − 0.5 = (.5, −.5, .5, −.5); continuation means (2/3, 0, 1/3, 1) -> R = (1/6, −1/2, −1/6, 1/2)
-    assert sapo.process_rewards(scored).tolist() == approx([1 / 6, -0.5, -1 / 6, 0.5])
-    # only rows with A > 0 that are correct (0 and 2) get + λ·R (λ = 1): never mean-normalised
-    adv = sapo.advantages(scored, sapo.Config(process_weight=1.0))
-    assert adv.tolist() == approx([0.5 + 1 / 6, -0.5, 0.5 - 1 / 6, -0.5])
-    adv = sapo.advantages(scored, sapo.Config(process_weight=2.0, require_correct=False))
-    assert adv.tolist() == approx([0.5 + 2 / 6, -0.5, 0.5 - 2 / 6, -0.5])
+def sapo_scored(rewards, correct, accuracy, branch_rewards, branch_accuracy, N=3):
+    B = len(rewards)
+    rollout = fake_rollout(B=B)
+    rollout.branches = BranchSet(kind="sapo", source_row=torch.arange(B).repeat_interleave(N),
+                                 step=torch.ones(B * N).long(), completion_ids=torch.zeros(B * N, 3, dtype=torch.long))
+    return ScoredBatch(rollout=rollout, rewards=torch.tensor(rewards), components={}, correct=torch.tensor(correct),
+                       branch_rewards=torch.tensor(branch_rewards), accuracy=torch.tensor(accuracy),
+                       branch_accuracy=torch.tensor(branch_accuracy))
+
+
+def test_sapo_process_reward_is_a_difference_of_accuracies_and_only_raises_an_advantage():
+    # One group of 4: total rewards (3.5, 3.5, 3.5, 1.0), the first three answers correct.
+    # A = r − 2.875 = (0.625, 0.625, 0.625, −1.875). Row 0's three continuations score 1.0 each
+    # (format rewards only) and are all wrong; row 1's are all right; rows 2, 3: one right in three.
+    scored = sapo_scored([3.5, 3.5, 3.5, 1.0], [True, True, True, False], [1.0, 1.0, 1.0, 0.0],
+                         [1.0, 1.0, 1.0, 3.5, 3.5, 3.5, 3.5, 1.0, 1.0, 3.5, 1.0, 1.0],
+                         [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    # accuracies: group 0.75; continuations (0, 1, 1/3, 1/3) -> R = (−0.75, 0.25, −5/12, −5/12)
+    assert sapo.process_rewards(scored, sapo.Config()).tolist() == approx([-0.75, 0.25, -5 / 12, -5 / 12])
+    # default: rows 0–2 are eligible (correct, A > 0); only max(R, 0) is added, so row 0 keeps
+    # 0.625 (it was −1.25 when R came from total rewards: 1.0 − 2.875 = −1.875, 0.625 − 1.875)
+    assert sapo.advantages(scored, sapo.Config()).tolist() == approx([0.625, 0.875, 0.625, -1.875])
+    # the signed sum still flips row 0 with accuracies: 0.625 − 0.75 = −0.125
+    signed = sapo.Config(upweight_only=False)
+    assert sapo.advantages(scored, signed).tolist() == approx([-0.125, 0.875, 0.625 - 5 / 12, -1.875])
+    # the earlier reading, total rewards added with their sign: continuation means (1.0, 3.5, 11/6, 11/6)
+    # − 2.875 -> R = (−1.875, 0.625, −1.041667, −1.041667); rows 0 and 2 turn negative
+    rewards = sapo.Config(process_reward="reward", upweight_only=False)
+    assert sapo.process_rewards(scored, rewards).tolist() == approx([-1.875, 0.625, -1.041667, -1.041667], abs=1e-6)
+    assert sapo.advantages(scored, rewards).tolist() == approx([-1.25, 1.25, 0.625 - 1.041667, -1.875], abs=1e-6)
+
+
+def test_sapo_partial_accuracies_weight_and_eligibility():
+    # Two groups of 2 (group ids 0, 0, 1, 1), Sudoku-like accuracies (share of cells right).
+    # group 0: rewards (1.0, 0.5) -> A = (0.25, −0.25); accuracies (1.0, 0.5), mean 0.75
+    # group 1: rewards (0.5, 1.0) -> A = (−0.25, 0.25); accuracies (0.5, 1.0), mean 0.75
+    scored = sapo_scored([1.0, 0.5, 0.5, 1.0], [True, False, False, True], [1.0, 0.5, 0.5, 1.0],
+                         [0.0] * 8, [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.75], N=2)
+    scored.rollout.group_ids = torch.tensor([0, 0, 1, 1])
+    # continuation means (1.0, 0.5, 0.5, 0.5) -> R = (0.25, −0.25, −0.25, −0.25)
+    assert sapo.process_rewards(scored, sapo.Config()).tolist() == approx([0.25, -0.25, -0.25, -0.25])
+    # eligible: rows 0 and 3; λ = 2: row 0: 0.25 + 2 · 0.25 = 0.75; row 3: R < 0 adds nothing
+    assert sapo.advantages(scored, sapo.Config(process_weight=2.0)).tolist() == approx([0.75, -0.25, -0.25, 0.25])
+    # require_correct=false changes nothing here (rows with A > 0 are the correct ones); no row
+    # with A ≤ 0 ever receives the process reward
+    assert sapo.advantages(scored, sapo.Config(process_weight=2.0, require_correct=False)).tolist() == \
+        approx([0.75, -0.25, -0.25, 0.25])
+
+
+def test_sapo_never_lowers_an_eligible_advantage():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        rewards = torch.randint(0, 3, (8,), generator=g).float() * 1.5
+        scored = sapo_scored(rewards.tolist(), (rewards > 1).tolist(), (rewards > 1).float().tolist(),
+                             torch.rand(24, generator=g).tolist(), torch.rand(24, generator=g).round().tolist())
+        base = group_advantages(scored.rewards, scored.group_ids)
+        adv = sapo.advantages(scored, sapo.Config(process_weight=3.0))
+        eligible = (base > 0) & scored.correct
+        assert (adv[eligible] >= base[eligible]).all() and (adv[~eligible] == base[~eligible]).all()
 
 
 def test_egspo_stepwise_returns_group_centred_per_step():
@@ -130,9 +175,48 @@ def test_dispo_same_state_advantages():
     iterations = dispo.prepare(scored, dispo.Config(num_iterations=2), agrpo_special(), torch.Generator().manual_seed(0))
     assert len(iterations) == 2 and [t.kind for t in iterations[0]] == ["base", "step"]
     step = iterations[0][1]
-    # branch groups by state: (1, 0) -> (.5, −.5); (.5, .5) -> (0, 0); mean over M = 4 branches
-    assert step.advantages.tolist() == [0.5, -0.5, 0.0, 0.0] and step.normalizer == 4.0
+    # branch groups by state: (1, 0) -> (.5, −.5); (.5, .5) -> (0, 0); one prompt, Z = 2: divided by Z · 1
+    assert step.advantages.tolist() == [0.5, -0.5, 0.0, 0.0] and step.normalizer == 2.0
     assert torch.equal(step.query.target_mask, rollout.branches.filled)
+
+
+def dispo_step_loss(prompts: int, reduction: str, ratio: str = "state") -> float:
+    """α_step · L_step of `prompts` copies of one 2-prompt × 2-row batch with Z = 2 branches per
+    state, each branch filling position 2, at the ratios below."""
+    B = 4 * prompts // 2
+    rollout = fake_rollout(B=B)
+    rollout.group_ids = torch.arange(prompts).repeat_interleave(2)
+    rollout.branches = BranchSet(kind="dispo", source_row=torch.arange(B).repeat_interleave(2),
+                                 step=torch.full((2 * B,), 2), completion_ids=torch.zeros(2 * B, 3, dtype=torch.long),
+                                 filled=torch.tensor([[False, False, True]] * (2 * B)))
+    branch_rewards = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.5, 0.0] * (prompts // 2))
+    scored = ScoredBatch(rollout=rollout, rewards=torch.zeros(B), components={}, correct=torch.zeros(B).bool(),
+                         branch_rewards=branch_rewards)
+    cfg = dispo.Config(beta=0.0, step_reduction=reduction, step_ratio=ratio)
+    step = dispo.prepare(scored, cfg, agrpo_special(), torch.Generator().manual_seed(0))[0][1]
+    # log-ratio 0.1 on the filled token of every branch with A > 0, 0 elsewhere
+    step.old_logp = torch.zeros(2 * B, 3)
+    step.old_logp[step.advantages > 0, 2] = -0.1
+    return dispo.loss(step, torch.zeros(2 * B, 3), torch.zeros(2 * B, 3), cfg).loss.item()
+
+
+def test_dispo_step_term_weighs_each_prompt_as_the_paper_whatever_the_batch():
+    # same-state advantages of the 2 prompts × 2 states: (.5, −.5), (0, 0), (−.5, .5), (.25, −.25).
+    # ρ = e^0.1 = 1.105171 (inside the clip [0.5, 1.5]) where A > 0, 1 where A < 0:
+    # Σ_branches −ρA = −1.105171 · (0.5 + 0.5 + 0.25) + (0.5 + 0.5 + 0.25) = −0.131464
+    total = -1.25 * (math.exp(0.1) - 1)
+    # paper (Eq. 6–7): per prompt, Σ over its states of (1/Z) Σ_z, then the mean over the 2 prompts:
+    # Σ / (Z · P) = −0.131464 / 4; times α_step = 0.5 -> −0.016433
+    assert dispo_step_loss(2, "prompt_sum") == approx(0.5 * total / 4)
+    # doubling the batch (4 prompts, the same two twice) keeps it: 2·Σ / (2 · 4)
+    assert dispo_step_loss(4, "prompt_sum") == approx(0.5 * total / 4)
+    # mean over all B = 4 states: Σ / (Z · 4) — half the paper's weight (G = 2 states per prompt)
+    assert dispo_step_loss(2, "mean") == approx(0.5 * total / 8)
+    # sum over every state of the batch: Σ / Z, and it doubles with the batch
+    assert dispo_step_loss(2, "sum") == approx(0.5 * total / 2)
+    assert dispo_step_loss(4, "sum") == approx(0.5 * 2 * total / 2)
+    # per-token ratios (one filled token per branch): token mean Σ / 8 rescaled by P / states = 2 / 4
+    assert dispo_step_loss(2, "prompt_sum", ratio="token") == approx(0.5 * total / 4)
 
 
 def agrpo_special():

@@ -49,7 +49,8 @@ def fake_score(batch, seed=0):
     M = 0 if batch.branches is None else batch.branches.size
     rewards = torch.rand(batch.batch_size, generator=g)
     return ScoredBatch(rollout=batch, rewards=rewards, components={}, correct=rewards > 0.5,
-                       branch_rewards=torch.rand(M, generator=g) if M else None)
+                       branch_rewards=torch.rand(M, generator=g) if M else None,
+                       branch_accuracy=torch.rand(M, generator=g).round() if M else None)
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))

@@ -22,6 +22,15 @@ def test_evaluate_arithmetic(expr, value):
     assert evaluate_arithmetic(expr) == value
 
 
+@pytest.mark.parametrize("expr, value", [
+    ("2**3", 8), ("7//2", 3), ("2**-1", 0.5), ("9**9**9", None), ("0**-1", None), ("5//0", None),
+    ("99**9", 913517247483640899), ("2**4096", None), ("2**4095 // 2**4094", 2), ("2.0**2000", None),
+])
+def test_evaluate_arithmetic_with_d1_operators(expr, value):
+    # d1 semantics: ** and // as Python computes them; integers up to MAX_INT_BITS (2**4096 has 4097 bits)
+    assert evaluate_arithmetic(expr, python_ops=True) == value
+
+
 def test_integer_literals():
     assert integer_literals("93-(100-30)") == [93, 100, 30] and integer_literals("2.5*10") is None
     assert integer_literals("2**3") is None
@@ -47,7 +56,8 @@ def test_d1_reward_quirks_and_safety():
     assert TASK.reward("<answer>2.5*10</answer>", tens, "d1").total == 1.0  # "2.5" passes as the numbers 2 and 5
     assert TASK.reward("<answer>2.5*10</answer>", tens, "fixed").total == 0.1
     power = CountdownExample((2, 3), 8)
-    assert TASK.reward("<answer>2**3</answer>", power, "d1").total == 0.1   # refused (d1 would compute 8)
+    assert TASK.reward("<answer>2**3</answer>", power, "d1").total == 1.0   # d1's evaluator computes 2**3 = 8
+    assert TASK.reward("<answer>2**3</answer>", power, "fixed").total == 0.1  # Countdown allows + - * / only
     assert TASK.reward("<answer>5/(1-1)</answer>", CountdownExample((5, 1, 1), 3), "d1").total == 0.1
 
 
