@@ -2,8 +2,9 @@
 
 Dream (Dream-org/Dream-v0-{Base,Instruct}-7B) ships its modeling, generation and tokenizer code with
 the weights (`modeling_dream.py`, `generation_utils.py`, `tokenization_dream.py`, reached through
-`auto_map` with trust_remote_code). That code was written for transformers 4.46; under 5.x it fails
-in three places, each repaired here without touching the checkpoint's files:
+`auto_map` with trust_remote_code; read here in the copy ZHZisZZ/dllm vendors). That code was written
+for transformers 4.46; under 5.x it fails in three places, each repaired here without touching the
+checkpoint's files:
 
 1. `DreamRotaryEmbedding.__init__` takes its init function from `ROPE_INIT_FUNCTIONS["default"]`;
    transformers 5 dropped that entry (each model now carries its own default), so building the model

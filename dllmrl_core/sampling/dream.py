@@ -1,8 +1,8 @@
 """Dream's own denoising loop (`sampler.style: dream`), recording the trajectory it takes.
 
 Semantics follow `DreamGenerationMixin.diffusion_generate` / `_sample` in Dream's generation_utils.py
-(the hub repository Dream-org/Dream-v0-Instruct-7B; Dream 7B, arXiv:2508.15487), algorithms
-`maskgit_plus`, `topk_margin` and `entropy`:
+(hub repository Dream-org/Dream-v0-Instruct-7B, read in the copy ZHZisZZ/dllm vendors; Dream 7B,
+arXiv:2508.15487), algorithms `maskgit_plus`, `topk_margin` and `entropy`:
 - The whole completion starts masked and is denoised at once: no semi-autoregressive blocks.
 - Timesteps t = linspace(1, eps, S + 1). Step i runs one forward pass over the whole sequence (logits
   shifted and padding passed as Dream does: `MaskPredictor`), then at every masked position draws x̂0

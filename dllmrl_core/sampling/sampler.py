@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.sampling.dream import DreamOptions
+from dllmrl_core.sampling.dream import DreamOptions, denoise_dream
 from dllmrl_core.sampling.draw import propose, select_top, truncates
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
@@ -170,8 +170,6 @@ def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch
                   keep_logits_steps=keep_logits_steps, greedy_fills=record_greedy_fills,
                   support=record_support and truncates(cfg))
     if cfg.style == "dream":
-        from dllmrl_core.sampling.dream import denoise_dream
-
         completion, steps = denoise_dream(model, prompt_ids, prompt_mask, cfg, pass_mask=attention_mask is not None,
                                           trace=trace, generator=generator), cfg.steps
     elif cfg.cache == "none" and cfg.threshold is None:

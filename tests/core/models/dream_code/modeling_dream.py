@@ -1,8 +1,8 @@
 """Test fixture: a minimal stand-in for the `modeling_dream.py` that Dream ships with its weights.
 
 Written for dllmrl's tests (not Dream's file). It keeps what decides Dream's numbers and how Dream's
-code meets transformers (read from Dream-org/Dream-v0-Instruct-7B's modeling code, written for
-transformers 4.46):
+code meets transformers (Dream-org/Dream-v0-Instruct-7B's modeling_dream.py, written for
+transformers 4.46, read in the copy ZHZisZZ/dllm vendors under dllm/pipelines/dream/models/):
 - the forward pass: Qwen2 blocks (RMSNorm, q/k/v projections with bias, o_proj without, RoPE in the
   rotate-half layout computed in fp32, grouped-query attention, SwiGLU MLP), attention bidirectional
   through SDPA with `attn_mask` = the given boolean tensor or none at all (the string "full"),
