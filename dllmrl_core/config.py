@@ -198,6 +198,9 @@ class RunConfig(ConfigModel):
         if self.algorithm.name == "sapo" and extra % self.sampler.block_length:
             raise ValueError(f"algorithm.sapo.continuation_extra_masks ({extra}) must be a multiple of "
                              f"sampler.block_length ({self.sampler.block_length})")
+        if self.algorithm.name == "sapo" and self.sampler.style == "dream":
+            raise ValueError("sampler.style: sapo continues rollouts from visited states, which only LLaDA's loop "
+                             "does (style: llada)")
         if self.algorithm.name == "sapo" and self.sampler.steps < 2:
             raise ValueError("sampler.steps: sapo needs at least 2 denoising steps")
         if self.placement == "colocated" and self.train.max_staleness:

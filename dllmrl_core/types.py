@@ -137,7 +137,8 @@ class RolloutBatch(_Transport):
     sampler_mode:    how the sampler ran: "uncached" (exact LLaDA loop), "prefix" / "dual" (Fast-dLLM
                                     KV cache, approximate), followed by "+threshold=τ" when steps
                                     were adaptive (confidence-threshold parallel decoding; a row's
-                                    block may finish before other rows', which then commit nothing)
+                                    block may finish before other rows', which then commit nothing);
+                                    "dream-<alg>" for Dream's own loop (sampling/dream.py)
     """
 
     prompt_ids: torch.Tensor

@@ -53,9 +53,11 @@ A run is configured by one YAML file. `python -m services.launch` (the Ray syste
    (`algorithm.agrpo.num_branches: unknown key (valid: mc_samples, ...)`).
 4. Checks across sections (`RunConfig`): `checkpoint.save_every` is a multiple of the method's
    optimizer steps per batch (μ); `sampler.temperature > 0`; for SAPO
-   `algorithm.sapo.continuation_extra_masks` is a multiple of `sampler.block_length` and
-   `sampler.steps ≥ 2`. The sampler itself requires `gen_length` divisible by `block_length` and
-   `steps` divisible by the number of blocks.
+   `algorithm.sapo.continuation_extra_masks` is a multiple of `sampler.block_length`,
+   `sampler.steps ≥ 2` and `sampler.style: llada`. The sampler itself requires `gen_length`
+   divisible by `block_length` and `steps` divisible by the number of blocks; with `style: dream`
+   (Dream's own loop, no blocks) `block_length` equals `gen_length`, and LLaDA-only options
+   (`cfg_scale`, `confidence_eos_eot_inf`, `llada_rng`, `cache`, `threshold`) are errors.
 5. The resolved config (every default filled in) is written to `<checkpoint.dir>/config.yaml` and
    into every checkpoint.
 

@@ -1,4 +1,4 @@
-"""Generate completions from a checkpoint with the LLaDA sampler and print them."""
+"""Generate completions from a checkpoint with the sampler (LLaDA's loop, or Dream's) and print them."""
 
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
+    from dllmrl_core.cli import config_values
     from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
     from dllmrl_core.models.loading import read_config_json
     from dllmrl_core.sampling import SamplerConfig, sample
 
     hf_logging.disable_progress_bar()
-    cfg = SamplerConfig.parse({k: getattr(args, k) for k in SamplerConfig.model_fields})
+    cfg = SamplerConfig.parse(config_values(args, SamplerConfig))
     read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
     tokenizer = load_tokenizer(args.model)
     model = load_mask_predictor(args.model, device=args.device, tokenizer=tokenizer)

@@ -53,8 +53,10 @@ def restrict(logits: torch.Tensor, temperature: float, mask_id: int, support: to
     if temperature != 1.0:
         logits = logits / temperature
     logits[:, mask_id] = float("-inf")
-    if support is not None:
-        allowed = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, support.clamp(min=0), support >= 0)
+    if support is not None:  # padding scatters into a spare column (never onto token 0)
+        V = logits.shape[1]
+        ids = torch.where(support >= 0, support, V)
+        allowed = logits.new_zeros(logits.shape[0], V + 1, dtype=torch.bool).scatter_(1, ids, True)[:, :V]
         logits = logits.masked_fill_(~allowed, float("-inf"))
     return logits
 

@@ -4,7 +4,10 @@
   (`models/llada.py`) without remote code.
 - Anything else (Dream-7B, or LLaDA with `native=False`) loads with
   `AutoModel.from_pretrained(..., trust_remote_code=True)`; Dream's shifted logits and padding
-  convention are switched on from its `model_type`.
+  convention are switched on from its `model_type`, and its code gets the repairs it needs under
+  transformers 5 (`models/dream.py`).
+- Tokenizers that ship their own code (Dream's `tokenization_dream.py`) load with trust_remote_code,
+  as the model does; the end-of-turn id is `<|eot_id|>` (LLaDA) or `<|im_end|>` (Dream, Qwen).
 - Precision: bf16 on GPU, fp32 on CPU, unless `dtype` says otherwise.
 - `quantize="nf4"`: the frozen base in 4-bit NormalFloat with double quantisation and compute in the
   precision above, as d1 loads LLaDA-8B (bitsandbytes, the optional `nf4` extra); the LM head,
@@ -20,12 +23,14 @@ from typing import Any
 
 import torch
 
+from dllmrl_core.models import dream
 from dllmrl_core.models.llada import LLaDAConfig, LLaDAModelLM
 from dllmrl_core.models.predictor import MaskPredictor
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+EOT_TOKENS = ("<|eot_id|>", "<|im_end|>")  # end of turn: LLaDA (Llama-3 headers), Dream (ChatML, as Qwen)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -113,6 +118,8 @@ def load_mask_predictor(
         if bad:  # transformers would silently re-initialise what is missing: never train on that
             kind, keys = next(iter(bad.items()))
             raise ValueError(f"{source}: checkpoint does not match the LLaDA layout, {kind}: {sorted(keys)[:4]}")
+    elif model_type == dream.MODEL_TYPE:
+        model = dream.load_dream(source, raw, dtype=dt, **quantized)
     else:
         from transformers import AutoModel
 
@@ -122,8 +129,9 @@ def load_mask_predictor(
     else:
         model.to(dev)
     model.eval()
-    return MaskPredictor(model=model, **special_ids(raw, tokenizer, source), shift_logits=model_type == "dream",
-                         dream_inputs=model_type == "dream")
+    is_dream = model_type == dream.MODEL_TYPE
+    return MaskPredictor(model=model, **special_ids(raw, tokenizer, source), shift_logits=is_dream,
+                         dream_inputs=is_dream)
 
 
 def quantization(quantize: str | None, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
@@ -154,7 +162,8 @@ def one_weight_layout(model: torch.nn.Module) -> None:
 
 
 def special_ids(raw: dict[str, Any], tokenizer: Any, source: str) -> dict[str, int | None]:
-    """mask / eos / eot / pad ids from config.json, falling back to the tokenizer."""
+    """mask / eos / eot / pad ids from config.json, falling back to the tokenizer (end of turn: the first of
+    EOT_TOKENS the tokenizer knows)."""
 
     def first(value):
         return value[0] if isinstance(value, (list, tuple)) else value
@@ -167,13 +176,17 @@ def special_ids(raw: dict[str, Any], tokenizer: Any, source: str) -> dict[str, i
     pad_id = first(raw.get("pad_token_id", getattr(tok, "pad_token_id", None)))
     eot_id = raw.get("eot_token_id")
     if eot_id is None and tok is not None:
-        eot_id = tok.convert_tokens_to_ids("<|eot_id|>")
-        eot_id = None if eot_id in (None, tok.unk_token_id) else eot_id
+        known = [i for i in map(tok.convert_tokens_to_ids, EOT_TOKENS) if i not in (None, tok.unk_token_id)]
+        eot_id = known[0] if known else None
     return {"mask_id": int(mask_id), "eos_id": eos_id, "eot_id": eot_id, "pad_id": pad_id}
 
 
-def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False):
-    """The checkpoint's tokenizer, left-padding (prompts are left-padded for batched sampling)."""
+def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool | None = None):
+    """The checkpoint's tokenizer, left-padding (prompts are left-padded for batched sampling).
+
+    trust_remote_code: None = when the checkpoint ships its own code (an `auto_map` in config.json or
+    tokenizer_config.json: Dream's tokenization_dream.py), which `load_mask_predictor` runs anyway.
+    """
     from transformers import AutoTokenizer
 
     kwargs = {}
@@ -184,6 +197,12 @@ def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False)
         raw = json.loads((root / "config.json").read_text()) if (root / "config.json").is_file() else {}
         if raw.get("model_type") == "llada" and "auto_map" not in raw:
             kwargs["config"] = LLaDAConfig.from_dict(raw)  # transformers has no "llada" type of its own
+        if trust_remote_code is None:
+            tok_path = root / "tokenizer_config.json"
+            tok_raw = json.loads(tok_path.read_text()) if tok_path.is_file() else {}
+            trust_remote_code = "auto_map" in raw or "auto_map" in tok_raw
+    elif trust_remote_code is None:
+        trust_remote_code = "auto_map" in read_config_json(name_or_path)
     tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **kwargs)
     tok.padding_side = "left"
     if tok.pad_token_id is None:

@@ -25,6 +25,9 @@ def continue_from(model: MaskPredictor, rollout: RolloutBatch, rows: torch.Tenso
                   cfg: SamplerConfig, *, extra_masks: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
     """[M, L+E] completions denoised from the state before steps[m] of row rows[m] (E = extra_masks
     mask tokens appended after the completion, denoised as extra blocks with the same schedule)."""
+    if cfg.style == "dream":
+        raise ValueError("sampler.style='dream': continuing from a visited state (SAPO) is not implemented for Dream's "
+                         "loop; use style='llada'")
     if extra_masks % cfg.block_length:
         raise ValueError(f"extra_masks ({extra_masks}) must be a multiple of block_length ({cfg.block_length})")
     order = torch.argsort(steps, stable=True)                  # denoise() wants rows sorted by start step

@@ -31,6 +31,9 @@ Departures from LLaDA's code, each deliberate:
 Opt-in Fast-dLLM speed-ups (arXiv 2505.22618, sampling/cached.py): `cache` = "prefix" / "dual"
 KV caching (native LLaDA module only, approximate) and `threshold` confidence-aware parallel
 decoding (adaptive step count). With both off, `sample` runs the exact loop below.
+
+`style = "dream"` runs Dream's own loop instead (sampling/dream.py: its diffusion_generate, whole
+completion, its schedule and confidences), recorded in the same RolloutBatch.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from pydantic import Field, model_validator
 
 from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.sampling.dream import DreamOptions, denoise_dream
 from dllmrl_core.sampling.draw import propose, select_top, truncates
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
@@ -49,8 +53,14 @@ from dllmrl_core.types import RolloutBatch
 
 
 class SamplerConfig(ConfigModel):
-    """How completions are denoised (LLaDA's generate() arguments, plus AGRPO's truncation)."""
+    """How completions are denoised (LLaDA's generate() arguments, plus AGRPO's truncation), or with
+    Dream's own loop (`style: dream`)."""
 
+    style: Literal["llada", "dream"] = Field(
+        "llada", description="whose denoising loop: llada = LLaDA's generate() (semi-autoregressive blocks, linear "
+                             "schedule, `remasking`); dream = Dream's diffusion_generate (the whole completion at "
+                             "once, schedule linspace(1, eps, steps + 1), confidences of `dream.alg`; needs "
+                             "block_length = gen_length)")
     gen_length: int = Field(128, gt=0, description="completion length L")
     steps: int = Field(128, gt=0, description="denoising steps S over the whole completion")
     block_length: int = Field(128, gt=0, description="semi-autoregressive block length")
@@ -73,9 +83,12 @@ class SamplerConfig(ConfigModel):
     threshold: float | None = Field(
         None, ge=0, description="Fast-dLLM parallel decoding: commit every masked block position with confidence "
                                 ">= threshold (at least one); steps become adaptive and `steps` is ignored")
+    dream: DreamOptions = Field(default_factory=DreamOptions, description="Dream's own knobs (style: dream)")
 
     @model_validator(mode="after")
     def _check_blocks(self) -> SamplerConfig:
+        if self.style == "dream":
+            self._check_dream()
         if self.gen_length % self.block_length:
             raise ValueError(f"gen_length ({self.gen_length}) must be divisible by block_length ({self.block_length})")
         if self.steps % self.num_blocks:
@@ -85,6 +98,19 @@ class SamplerConfig(ConfigModel):
             raise ValueError(f"cache ({self.cache!r}): llada_rng draws LLaDA's whole-sequence noise, "
                              "which needs cache='none'")
         return self
+
+    def _check_dream(self) -> None:
+        """Options of LLaDA's loop that Dream's loop has no counterpart for are errors, not ignored."""
+        if self.block_length != self.gen_length:
+            raise ValueError(f"style='dream' denoises the whole completion at once: block_length "
+                             f"({self.block_length}) must equal gen_length ({self.gen_length})")
+        unsupported = {"cfg_scale": self.cfg_scale > 0, "confidence_eos_eot_inf": self.confidence_eos_eot_inf,
+                       "llada_rng": self.llada_rng, "cache": self.cache != "none",
+                       "threshold": self.threshold is not None}
+        for name, used in unsupported.items():
+            if used:
+                raise ValueError(f"{name}: not available with style='dream' (Dream's diffusion_generate has no such "
+                                 "option)")
 
     @property
     def num_blocks(self) -> int:
@@ -96,7 +122,10 @@ class SamplerConfig(ConfigModel):
 
     @property
     def mode(self) -> str:
-        """What RolloutBatch.sampler_mode records: uncached / prefix / dual, "+threshold=τ" if adaptive."""
+        """What RolloutBatch.sampler_mode records: uncached / prefix / dual, "+threshold=τ" if adaptive;
+        dream-<alg> for Dream's loop."""
+        if self.style == "dream":
+            return f"dream-{self.dream.alg}"
         name = "uncached" if self.cache == "none" else self.cache
         return name if self.threshold is None else f"{name}+threshold={self.threshold:g}"
 
@@ -106,8 +135,9 @@ def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: tor
              remasking: str = "low_confidence", cfg_scale: float = 0.0, generator: torch.Generator | None = None,
              top_k: int | None = None, top_p: float | None = None, top_p_rule: str = "agrpo",
              logits_eos_inf: bool = False, confidence_eos_eot_inf: bool = False, llada_rng: bool = False,
-             cache: str = "none", threshold: float | None = None, record_support: bool = False,
-             keep_logits_steps: torch.Tensor | None = None, record_greedy_fills: bool = False) -> RolloutBatch:
+             cache: str = "none", threshold: float | None = None, style: str = "llada", dream: dict | None = None,
+             record_support: bool = False, keep_logits_steps: torch.Tensor | None = None,
+             record_greedy_fills: bool = False) -> RolloutBatch:
     """Denoise completions for left-padded prompts [B, P] and return them with their trajectory.
 
     generator:           torch.Generator on the model's device (None = torch's global RNG, like LLaDA)
@@ -115,12 +145,13 @@ def generate(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: tor
     keep_logits_steps:   [B] step per row whose masked-position logits to keep, -1 = none (DiSPO)
     record_greedy_fills: record the one-step greedy fill of every step's input state (EGSPO)
     cache, threshold:    Fast-dLLM KV cache and parallel decoding (SamplerConfig, sampling/cached.py)
+    style, dream:        "dream" = Dream's own loop with DreamOptions `dream` (sampling/dream.py)
     """
     cfg = SamplerConfig.parse(dict(
         gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
         remasking=remasking, cfg_scale=cfg_scale, top_k=top_k, top_p=top_p, top_p_rule=top_p_rule,
         logits_eos_inf=logits_eos_inf, confidence_eos_eot_inf=confidence_eos_eot_inf, llada_rng=llada_rng,
-        cache=cache, threshold=threshold))
+        cache=cache, threshold=threshold, style=style, dream=dream or {}))
     return sample(model, prompt_ids, attention_mask, cfg, generator=generator, record_support=record_support,
                   keep_logits_steps=keep_logits_steps, record_greedy_fills=record_greedy_fills)
 
@@ -143,7 +174,10 @@ def sample(model: MaskPredictor, prompt_ids: torch.Tensor, attention_mask: torch
     trace = Trace(B, L, cfg.steps if cfg.threshold is None else L, prompt_ids.device,
                   keep_logits_steps=keep_logits_steps, greedy_fills=record_greedy_fills,
                   support=record_support and truncates(cfg))
-    if cfg.cache == "none" and cfg.threshold is None:
+    if cfg.style == "dream":
+        completion, steps = denoise_dream(model, prompt_ids, prompt_mask, cfg, pass_mask=attention_mask is not None,
+                                          trace=trace, generator=generator), cfg.steps
+    elif cfg.cache == "none" and cfg.threshold is None:
         completion, steps = denoise(model, prompt_ids, prompt_mask, prompt_ids.new_full((B, L), model.mask_id), cfg,
                                     start_step=prompt_ids.new_zeros(B), pass_mask=attention_mask is not None,
                                     trace=trace, generator=generator), cfg.steps

@@ -69,6 +69,20 @@ class Trace:
         if self.support is not None and truncates(cfg):
             self._record_support(window, commit, block_logits, b, w, parts, cfg)
 
+    def commit_scored(self, s: int, commit: torch.Tensor, scores: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                      support: torch.Tensor | None) -> None:
+        """Record positions `commit` [B, L] (whole completion) committed at step s by a sampler that scores
+        its own draws (sampling/dream.py): scores = (behaviour log-prob, model log-prob, entropy) [k] and
+        support [k, W] ids (-1 padded) of the committed positions in row-major order."""
+        self.reveal_step.masked_fill_(commit, s)
+        for buf, values in zip((self.behaviour_logp, self.model_logp, self.token_entropy), scores):
+            buf[commit] = values.to(buf.dtype)
+        if self.support is None or support is None:
+            return
+        width = max(self.support.shape[-1], support.shape[-1])
+        self.support = F.pad(self.support, (0, width - self.support.shape[-1]), value=-1)
+        self.support[commit] = F.pad(support, (0, width - support.shape[-1]), value=-1)
+
     def _record_support(self, window: slice, commit: torch.Tensor, block_logits: torch.Tensor, b: torch.Tensor,
                          w: torch.Tensor, parts: list[slice], cfg: SamplerConfig) -> None:
         """The support ids of the committed positions (b, w), most likely first, -1 padded to the widest

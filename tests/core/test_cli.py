@@ -1,4 +1,4 @@
-"""`dllmrl generate`: prints completions; bad input is one line on stderr with exit code 2."""
+"""`dllmrl generate`: prints completions; bad input is one line on stderr with exit code 2; sampler flags."""
 
 import subprocess
 import sys
@@ -22,3 +22,19 @@ def test_generate_bad_input_is_one_line(tiny_dir, tmp_path):
     assert missing.stderr.count("\n") == 1
     bad = dllmrl("generate", "--model", str(tiny_dir), "--prompt", "x", "--gen-length", "30", "--block-length", "8")
     assert bad.returncode == 2 and "gen_length (30) must be divisible by block_length (8)" in bad.stderr
+
+
+def test_sampler_flags_reach_nested_sections():
+    """Dream's knobs live in `sampler.dream`; on the command line they are `--dream-<key>`."""
+    import argparse
+
+    from dllmrl_core.cli import add_config_arguments, config_values
+    from dllmrl_core.sampling import SamplerConfig
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, SamplerConfig)
+    args = parser.parse_args(["--style", "dream", "--gen-length", "8", "--block-length", "8", "--dream-alg",
+                              "topk_margin", "--dream-alg-temp", "0.5"])
+    cfg = SamplerConfig.parse(config_values(args, SamplerConfig))
+    assert cfg.style == "dream" and cfg.dream.alg == "topk_margin" and cfg.dream.alg_temp == 0.5
+    assert cfg.dream.eps == 1e-3 and cfg.mode == "dream-topk_margin"
