@@ -16,6 +16,7 @@ import torch
 
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
+from dllmrl_core.tasks import render_prompts
 
 
 def eval_sampler(gen_length: int, block_length: int = 32) -> SamplerConfig:
@@ -26,8 +27,8 @@ def eval_sampler(gen_length: int, block_length: int = 32) -> SamplerConfig:
 
 
 def eval_prompts(tokenizer, task, examples: list, style: str) -> tuple[torch.Tensor, torch.Tensor]:
-    texts = [task.eval_prompt(ex, style) for ex in examples]
-    return encode_prompts(tokenizer, texts, prefill=task.eval_prefill(style))
+    texts = render_prompts(tokenizer, task, examples, style, "test")
+    return encode_prompts(tokenizer, texts, chat=False, prefill=task.eval_prefill(style))
 
 
 @dataclass(frozen=True)

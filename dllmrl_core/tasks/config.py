@@ -35,9 +35,12 @@ class TaskConfig(ConfigModel):
     """The task an RL run trains and evaluates on."""
 
     name: Literal["gsm8k", "math500", "countdown", "sudoku"] = Field(description="task name")
-    reward_set: Literal["d1", "fixed"] = Field("d1", description="d1's rewards with their quirks, or repaired")
-    prompt_style: Literal["d1", "compact"] = Field("d1", description="d1's prompts, or one-line (countdown/sudoku)")
-    eval_protocol: Literal["d1", "fixed"] = Field("d1", description="d1's answer parsing at evaluation, or repaired")
+    reward_set: Literal["d1", "fixed", "agrpo"] = Field(
+        "d1", description="d1's rewards with their quirks, repaired, or AGRPO's (think/answer format, Math-Verify)")
+    prompt_style: Literal["d1", "compact", "agrpo"] = Field(
+        "d1", description="d1's prompts, one-line (countdown/sudoku), or AGRPO's (system prompt, <think> tags)")
+    eval_protocol: Literal["d1", "fixed", "agrpo"] = Field(
+        "d1", description="answer parsing at evaluation: d1's, repaired, or AGRPO's (Math-Verify)")
     train_source: str = Field("", description="file, hub:<dataset>[:<config>]:<split> or generate:<n> ('' = default)")
     test_source: str = Field("", description="file, hub:<dataset>[:<config>]:<split> or generate:<n> ('' = default)")
     seed: int = Field(0, description="seed of the generated problems")

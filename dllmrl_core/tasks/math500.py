@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice, content_id
+from dllmrl_core.tasks import agrpo, prompts, tags
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 
@@ -85,15 +85,18 @@ class Math500Task(Task[MathExample]):
         return example.problem, example.answer
 
     def train_prompt(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.TRAIN_FORMAT + "\n\n" + prompts.MATH_TRAIN_INSTRUCTION + example.problem
 
     def eval_prompt(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.eval_user_message(prompts.MATH500_EVAL_SYSTEM, example.problem)
 
     def reference_completion(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.completion("The answer is below.", f"\\boxed{{{example.answer}}}")
         return f"<reasoning>\nThe answer is below.\n</reasoning>\n<answer>\n\\boxed{{{example.answer}}}\n</answer>\n"
 
     @staticmethod
@@ -125,7 +128,9 @@ class Math500Task(Task[MathExample]):
         )
 
     def score(self, completion: str, example: MathExample, protocol: str = "d1") -> EvalScore:
-        if check_choice(protocol, ("d1", "fixed"), "evaluation protocol") == "d1":
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
+        if protocol == "d1":
             parsed, well_formed = d1_parse_answer(completion)
             correct = parsed is not None and is_equiv(parsed, example.answer)
             return EvalScore(float(correct), 1.0, well_formed, parsed)

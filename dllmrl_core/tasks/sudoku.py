@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice
+from dllmrl_core.tasks import agrpo, prompts, tags
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice
 from dllmrl_core.tasks.sudoku_gen import is_valid_grid
 
 _TERMINATORS = ("<|eot_id|>", "<|endoftext|>")
@@ -116,7 +116,7 @@ def d1_eval_digits(raw: str) -> str:
 
 class SudokuTask(Task[SudokuExample]):
     name = "sudoku"
-    prompt_styles = ("d1", "compact")
+    prompt_styles = ("d1", "compact", "agrpo")
 
     def parse_row(self, row: Mapping[str, Any]) -> SudokuExample:
         puzzle, solution = row.get("Puzzle", row.get("puzzle")), row.get("Solution", row.get("solution"))
@@ -151,11 +151,15 @@ class SudokuTask(Task[SudokuExample]):
     def train_prompt(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         return f"{prompts.SUDOKU_INSTRUCTIONS}\n\nSolve the following Sudoku puzzle: {example.puzzle}\n"
 
     def eval_prompt(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         question = f"Solve the following Sudoku puzzle: {example.puzzle}\n"
         return prompts.eval_user_message(prompts.SUDOKU_EVAL_SYSTEM, question)
 
@@ -167,6 +171,9 @@ class SudokuTask(Task[SudokuExample]):
     def reference_completion(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return f"<answer>{example.solution}</answer>"
+        if style == "agrpo":
+            return agrpo.completion("Fill each empty cell so that every row, column and box holds 1-4.",
+                                    example.solution)
         return ("<reasoning>\nFill each empty cell so that every row, column and box holds 1-4.\n"
                 f"</reasoning>\n<answer>\n{example.solution}\n</answer>\n")
 
@@ -196,8 +203,10 @@ class SudokuTask(Task[SudokuExample]):
 
     def score(self, completion: str, example: SudokuExample, protocol: str = "d1") -> EvalScore:
         """Cell accuracy: correct = empty cells right, total = empty cells. d1's five extraction
-        patterns are used under both protocols (d1's eval parsing of Sudoku has no quirk to fix)."""
-        check_choice(protocol, ("d1", "fixed"), "evaluation protocol")
+        patterns are used under both protocols (d1's eval parsing of Sudoku has no quirk to fix); the
+        "agrpo" protocol scores the share of empty cells right per puzzle (total 1)."""
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
         digits = d1_eval_digits(completion)
         right = cells_right(digits, example) if digits else 0
         return EvalScore(float(right), float(len(example.empty_cells)), bool(digits), digits or None)
