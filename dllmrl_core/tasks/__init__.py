@@ -23,14 +23,14 @@ from dllmrl_core.tasks.config import TaskConfig, load_split
 from dllmrl_core.tasks.countdown import CountdownExample, CountdownTask
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown, solve_countdown
 from dllmrl_core.tasks.gsm8k import GSM8KExample, GSM8KTask
-from dllmrl_core.tasks.math500 import MathExample, Math500Task
+from dllmrl_core.tasks.math500 import MathExample, MathOptions, Math500Task
 from dllmrl_core.tasks.registry import TASKS, get_task
 from dllmrl_core.tasks.sudoku import SudokuExample, SudokuTask
 from dllmrl_core.tasks.sudoku_gen import SudokuOptions, all_grids, generate_sudoku, solve_sudoku, split_grids
 
 __all__ = [
     "REASONING_PREFILL", "TASKS", "CountdownExample", "CountdownOptions", "CountdownTask", "EvalScore",
-    "GSM8KExample", "GSM8KTask", "LoadResult", "Math500Task", "MathExample", "RewardResult",
+    "GSM8KExample", "GSM8KTask", "LoadResult", "Math500Task", "MathExample", "MathOptions", "RewardResult",
     "SudokuExample", "SudokuOptions", "SudokuTask", "Task", "TaskConfig", "accuracy", "all_grids",
     "generate_countdown", "generate_sudoku", "get_task", "load_split", "render_prompts", "solve_countdown",
     "solve_sudoku", "split_grids", "well_formed_share",

@@ -110,9 +110,11 @@ class Task(ABC, Generic[E]):
     def parse_row(self, row: Mapping[str, Any]) -> E:
         """One example from a raw record; raises ValueError/KeyError/TypeError when malformed."""
 
-    def load(self, source: str) -> LoadResult[E]:
-        """Read a local file (.jsonl, .json, .csv, .parquet) or `hub:<dataset>[:<config>]:<split>`."""
+    def load(self, source: str, limit: int | None = None) -> LoadResult[E]:
+        """Read a local file (.jsonl, .json, .csv, .parquet) or `hub:<dataset>[:<config>]:<split>`;
+        with `limit`, only its first rows (malformed ones included)."""
         rows, where = read_rows(source)
+        rows = rows[:limit]
         examples: list[E] = []
         skipped = 0
         for row in rows:

@@ -106,6 +106,10 @@ class GSM8KTask(Task[GSM8KExample]):
     name = "gsm8k"
 
     def parse_row(self, row: Mapping[str, Any]) -> GSM8KExample:
+        """openai/gsm8k rows {"question", "answer": "... #### 72"}; GSM8K-Platinum adds
+        `cleaning_status`, and a row it rejected (an ill-posed question) counts as a bad row."""
+        if row.get("cleaning_status") == "rejected":
+            raise ValueError("rejected by GSM8K-Platinum's cleaning")
         question, solution = row["question"], row["answer"]
         if not isinstance(question, str) or not isinstance(solution, str) or "####" not in solution:
             raise ValueError("need string question and an answer containing '####'")

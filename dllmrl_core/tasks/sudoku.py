@@ -119,10 +119,15 @@ class SudokuTask(Task[SudokuExample]):
     prompt_styles = ("d1", "compact", "agrpo")
 
     def parse_row(self, row: Mapping[str, Any]) -> SudokuExample:
+        """`Puzzle,Solution` rows (d1's and SPG's CSV files) or `puzzle`/`solution` records. A puzzle
+        read as a number, or as digits that lost their leading zeros, is left-padded with '0' to 16
+        characters, as AGRPO does (`str(x["Puzzle"]).zfill(16)`)."""
         puzzle, solution = row.get("Puzzle", row.get("puzzle")), row.get("Solution", row.get("solution"))
+        puzzle, solution = (str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in (puzzle, solution))
         if not isinstance(puzzle, str) or not isinstance(solution, str):
             raise ValueError("need Puzzle and Solution strings")
-        return self._example(puzzle.strip(), solution.strip())
+        puzzle = puzzle.strip()
+        return self._example(puzzle.zfill(16) if puzzle.isdigit() else puzzle, solution.strip())
 
     @staticmethod
     def _example(puzzle: str, solution: str) -> SudokuExample:
