@@ -11,7 +11,8 @@ options of a method under another method's name are one-line errors naming the k
     optim:      dllmrl_core.training.optim.OptimConfig
     train:      TrainConfig (below)
     rollout, reward, learner, status: the Ray system's actors (the loop ignores them)
-    checkpoint, eval:    where checkpoints/metrics go; held-out evaluation
+    checkpoint:  where checkpoints and metrics go, how a run resumes
+    eval:       dllmrl_core.evaluation.EvalConfig (held-out evaluation)
     placement:  disaggregated (rollout and learner actors) or colocated (one worker per GPU does both)
     plan:       dllmrl_core.planning.PlanConfig (the memory plan checked before a run starts)
     warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
@@ -26,6 +27,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.evaluation import EvalConfig
 from dllmrl_core.objectives import agrpo as _agrpo
 from dllmrl_core.objectives import diffu_grpo as _diffu_grpo
 from dllmrl_core.objectives import dispo as _dispo
@@ -130,17 +132,6 @@ class StatusConfig(ConfigModel):
     token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
 
 
-class EvalConfig(ConfigModel):
-    """Held-out evaluation with d1's protocol: greedy, block 32, steps = gen_length / 2."""
-
-    before: bool = Field(False, description="evaluate the starting weights before training")
-    after: bool = Field(False, description="evaluate the final weights after training")
-    every: int = Field(0, ge=0, description="evaluate every N optimizer steps (0 = never during training)")
-    num_examples: int = Field(64, ge=1, description="test examples per evaluation")
-    gen_length: int | None = Field(None, ge=1, description="completion length (None = sampler.gen_length)")
-    block_length: int = Field(32, ge=1, description="d1 protocol: 32 (clipped to gen_length)")
-
-
 class RunConfig(ConfigModel):
     """One RL run: the sections below, each validated before any work starts."""
 
@@ -203,6 +194,13 @@ class RunConfig(ConfigModel):
                              "does (style: llada)")
         if self.algorithm.name == "sapo" and self.sampler.steps < 2:
             raise ValueError("sampler.steps: sapo needs at least 2 denoising steps")
+        try:
+            self.eval.samplers(self.sampler.gen_length)
+        except ValueError as err:  # eval.steps or a length that does not fit the blocks
+            raise ValueError(f"eval: {err}") from None
+        if self.eval.active and self.eval.num_examples is None and self.eval.batch_rows is None:
+            raise ValueError("eval.batch_rows: evaluating the whole test split (num_examples null) needs a batch "
+                             "size, so the memory plan can bound the evaluation")
         if self.placement == "colocated" and self.train.max_staleness:
             raise ValueError("train.max_staleness: placement colocated samples and learns on the same GPU in turn, "
                              "so there is nothing to overlap: use 0")

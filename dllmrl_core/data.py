@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from dllmrl_core.models import encode_prompts
+from dllmrl_core.tasks import render_prompts
 
 
 @dataclass
@@ -48,7 +49,6 @@ def group_prompts(tokenizer, task, examples: list, group_size: int, style: str,
                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
     """Each example's training prompt repeated G times: ids [B, P], mask [B, P], group ids [B],
     and the example of every row (B = len(examples) · G)."""
-    texts = [task.train_prompt(ex, style) for ex in examples]
-    ids, mask = encode_prompts(tokenizer, texts)
+    ids, mask = encode_prompts(tokenizer, render_prompts(tokenizer, task, examples, style, "train"), chat=False)
     rows = torch.arange(len(examples)).repeat_interleave(group_size)
     return ids[rows].to(device), mask[rows].to(device), rows.to(device), [examples[i] for i in rows.tolist()]

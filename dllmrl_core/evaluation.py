@@ -3,6 +3,12 @@
 Greedy decoding, low-confidence remasking, block length 32 and steps = gen_length / 2, the task's
 evaluation prompt followed by its prefill ("<reasoning>" for d1 prompts), and the task's scorer.
 Accuracy is Σ points / Σ total over the items (Sudoku: cell accuracy over all empty cells).
+
+`eval.gen_length` may list several lengths (the papers report 128, 256 and 512): each is evaluated
+on the same problems, and the evaluation's accuracy is their average (the papers' "Avg." column),
+each problem's score averaged over the lengths. `eval.steps` replaces gen_length / 2 with a fixed
+step count at every length (AGRPO's "4× fewer steps", SAPO's step sweep; `services.evaluate
+--steps` sweeps it).
 """
 
 from __future__ import annotations
@@ -13,21 +19,76 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import Field, field_validator
 
+from dllmrl_core.configbase import ConfigModel
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
+from dllmrl_core.tasks import render_prompts
+
+D1_LENGTHS = (128, 256, 512)  # d1's evaluation lengths, reported by every paper built on it
 
 
-def eval_sampler(gen_length: int, block_length: int = 32) -> SamplerConfig:
-    """d1's evaluation decoding: greedy, block min(32, L), steps = L / 2."""
+class EvalConfig(ConfigModel):
+    """Held-out evaluation with d1's protocol: greedy, block 32, steps = gen_length / 2 (or eval.steps)."""
+
+    before: bool = Field(False, description="evaluate the starting weights before training")
+    after: bool = Field(False, description="evaluate the final weights after training")
+    every: int = Field(0, ge=0, description="evaluate every N optimizer steps (0 = never during training)")
+    num_examples: int | None = Field(64, ge=1, description="test examples per evaluation (None = the whole test split)")
+    gen_length: int | list[int] | None = Field(
+        None, description="completion length, or a list of lengths each evaluated on the same problems "
+                          "(the papers: [128, 256, 512]); None = sampler.gen_length")
+    steps: int | None = Field(None, ge=1, description="denoising steps at every length (None = gen_length / 2, "
+                                                      "d1's protocol)")
+    block_length: int = Field(32, ge=1, description="d1 protocol: 32 (clipped to gen_length)")
+    batch_rows: int | None = Field(None, ge=1, description="rows one worker generates at once (None = its whole "
+                                                           "share; the single-process loop: 64)")
+
+    @field_validator("gen_length")
+    @classmethod
+    def _positive_lengths(cls, value: int | list[int] | None) -> int | list[int] | None:
+        lengths = value if isinstance(value, list) else [] if value is None else [value]
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one length (or null for sampler.gen_length)")
+        if any(n < 1 for n in lengths) or len(set(lengths)) != len(lengths):
+            raise ValueError(f"lengths must be distinct and ≥ 1, got {value}")
+        return value
+
+    @property
+    def active(self) -> bool:
+        """Whether a run evaluates at all."""
+        return self.before or self.after or bool(self.every)
+
+    def lengths(self, default: int) -> list[int]:
+        """The evaluation lengths; `default` (the sampler's) when none is set."""
+        if self.gen_length is None:
+            return [default]
+        return list(self.gen_length) if isinstance(self.gen_length, list) else [self.gen_length]
+
+    def samplers(self, default_length: int) -> list[SamplerConfig]:
+        """One greedy sampler per evaluation length."""
+        return [eval_sampler(n, self.block_length, self.steps) for n in self.lengths(default_length)]
+
+
+def eval_chunks(examples: int, workers: int, batch_rows: int | None) -> int:
+    """How many jobs an evaluation of `examples` problems is split into: one per worker, more when
+    a worker's share exceeds batch_rows (a worker generates its jobs one after the other)."""
+    return max(workers, math.ceil(examples / batch_rows)) if batch_rows else workers
+
+
+def eval_sampler(gen_length: int, block_length: int = 32, steps: int | None = None) -> SamplerConfig:
+    """d1's evaluation decoding: greedy, low-confidence, block min(32, L), steps = L / 2 unless given.
+    A step count that does not fit the blocks is an error naming it."""
     block = min(block_length, gen_length)
-    return SamplerConfig(gen_length=gen_length, steps=max(gen_length // 2, gen_length // block), block_length=block,
-                         temperature=0.0, remasking="low_confidence")
+    return SamplerConfig.parse({"gen_length": gen_length, "steps": steps or max(gen_length // 2, gen_length // block),
+                                "block_length": block, "temperature": 0.0, "remasking": "low_confidence"},
+                               where=f"evaluation at gen_length {gen_length}")
 
 
 def eval_prompts(tokenizer, task, examples: list, style: str) -> tuple[torch.Tensor, torch.Tensor]:
-    texts = [task.eval_prompt(ex, style) for ex in examples]
-    return encode_prompts(tokenizer, texts, prefill=task.eval_prefill(style))
+    texts = render_prompts(tokenizer, task, examples, style, "test")
+    return encode_prompts(tokenizer, texts, chat=False, prefill=task.eval_prefill(style))
 
 
 @dataclass(frozen=True)
@@ -42,6 +103,37 @@ class EvalSummary:
     def as_dict(self, prefix: str = "eval") -> dict[str, float]:
         return {f"{prefix}/accuracy": self.accuracy, f"{prefix}/well_formed": self.well_formed,
                 f"{prefix}/ci95": self.ci95, f"{prefix}/items": float(self.items)}
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """One problem's evaluation score averaged over the evaluation lengths (well_formed: the share
+    of lengths at which an answer could be extracted)."""
+
+    points: float
+    total: float
+    well_formed: float
+
+
+def across_lengths(per_length: dict[int, list]) -> list[ItemScore]:
+    """Each problem's score averaged over the lengths it was evaluated at (the same problems, in the
+    same order, at every length). Summarized, this is the mean of the per-length accuracies."""
+    runs = list(per_length.values())
+    if not runs:
+        return []
+    n = len(runs)
+    return [ItemScore(sum(v.points for v in item) / n, item[0].total, sum(float(v.well_formed) for v in item) / n)
+            for item in zip(*runs, strict=True)]
+
+
+def eval_metrics(per_length: dict[int, list]) -> dict[str, float]:
+    """What an evaluation logs: eval/... (averaged over the lengths) and, with several lengths,
+    eval/<length>/... for each."""
+    metrics = summarize(across_lengths(per_length)).as_dict()
+    if len(per_length) > 1:
+        for length, verdicts in per_length.items():
+            metrics.update(summarize(verdicts).as_dict(f"eval/{length}"))
+    return metrics
 
 
 def summarize(verdicts: list) -> EvalSummary:
@@ -92,9 +184,11 @@ def d1_generations(task, examples: list, texts: list[str], verdicts: list, sampl
             "block_length": sampler.block_length}
 
 
-def eval_file(run_dir: str | Path, step: int) -> Path:
-    """Where a run's evaluation at `step` writes its generations."""
-    return Path(run_dir) / "eval" / f"step_{step:06d}_generations.json"
+def eval_file(run_dir: str | Path, step: int, gen_length: int | None = None) -> Path:
+    """Where a run's evaluation at `step` writes its generations (one file per length when it
+    evaluates several)."""
+    length = "" if gen_length is None else f"_{gen_length}"
+    return Path(run_dir) / "eval" / f"step_{step:06d}{length}_generations.json"
 
 
 def write_generations(path: Path, task, examples: list, texts: list[str], verdicts: list,

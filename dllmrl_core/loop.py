@@ -21,7 +21,7 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config, load_run_config
 from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import (before_after, eval_file, eval_sampler, evaluate_local, summarize,
+from dllmrl_core.evaluation import (across_lengths, before_after, eval_file, eval_metrics, evaluate_local,
                                    write_generations)
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
@@ -74,14 +74,18 @@ def final_summary(cfg: RunConfig, learner: Learner, scored: ScoredBatch | None, 
 
 
 def evaluate(cfg: RunConfig, policy, tokenizer, task, test, log: MetricsLog, step: int) -> list:
-    """d1-protocol evaluation on the first eval.num_examples test problems, logged at `step`."""
-    sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
-    examples = test.examples[: cfg.eval.num_examples]
-    texts, verdicts = evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler,
-                                     cfg.task.eval_protocol)
-    write_generations(eval_file(cfg.checkpoint.dir, step), task, examples, texts, verdicts, sampler)
-    log.log(step, summarize(verdicts).as_dict())
-    return verdicts
+    """d1-protocol evaluation on the first eval.num_examples test problems at every evaluation length,
+    logged at `step`; returns each problem's score averaged over the lengths."""
+    examples, samplers = test.examples[: cfg.eval.num_examples], cfg.eval.samplers(cfg.sampler.gen_length)
+    per_length = {}
+    for sampler in samplers:
+        texts, verdicts = evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler,
+                                         cfg.task.eval_protocol, cfg.eval.batch_rows or 64)
+        length = sampler.gen_length if len(samplers) > 1 else None
+        write_generations(eval_file(cfg.checkpoint.dir, step, length), task, examples, texts, verdicts, sampler)
+        per_length[sampler.gen_length] = verdicts
+    log.log(step, eval_metrics(per_length))
+    return across_lengths(per_length)
 
 
 def run(cfg: RunConfig, on_step=None) -> dict:
@@ -100,7 +104,7 @@ def run(cfg: RunConfig, on_step=None) -> dict:
     Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     log, mu, scored, verdicts = MetricsLog(cfg.checkpoint.dir), cfg.iterations, None, []
-    test = load_split(cfg.task, "test") if (cfg.eval.before or cfg.eval.after or cfg.eval.every) else None
+    test = load_split(cfg.task, "test") if cfg.eval.active else None
     before = evaluate(cfg, policy, tokenizer, task, test, log, first) if cfg.eval.before else []
     for step in range(first, cfg.train.steps):
         t0 = time.perf_counter()

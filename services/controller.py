@@ -34,7 +34,8 @@ import torch
 
 from dllmrl_core.config import RunConfig, dump_config
 from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import before_after, eval_file, eval_sampler, summarize, write_generations
+from dllmrl_core.evaluation import (across_lengths, before_after, eval_chunks, eval_file, eval_metrics, summarize,
+                                   write_generations)
 from dllmrl_core.metrics import MetricsLog, batch_metrics
 from dllmrl_core.plots import plot_run
 from dllmrl_core.models import load_tokenizer
@@ -86,7 +87,7 @@ class Controller:
         cfg, n = self.cfg, self.name
         self.tokenizer = load_tokenizer(cfg.model.path)
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
-        self.test = load_split(cfg.task, "test") if (cfg.eval.every or cfg.eval.before or cfg.eval.after) else None
+        self.test = load_split(cfg.task, "test") if cfg.eval.active else None
         self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
         self.status = None
         if cfg.status.enabled:
@@ -279,21 +280,31 @@ class Controller:
 
     # --- evaluation and status ----------------------------------------------------------------
     def evaluate(self) -> list:
-        """Greedy d1-protocol evaluation of the current weights on held-out examples: logs the
-        summary (eval/...) at the current step and returns the per-example verdicts."""
+        """Greedy d1-protocol evaluation of the current weights on held-out examples at every
+        evaluation length: logs the summary (eval/..., and eval/<length>/... with several lengths)
+        at the current step and returns each problem's score averaged over the lengths."""
         cfg = self.cfg
-        sampler = eval_sampler(cfg.eval.gen_length or cfg.sampler.gen_length, cfg.eval.block_length)
-        examples = self.test.examples[: cfg.eval.num_examples]
-        chunks = self.samplers.submit(eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style, sampler,
-                                                self.published, self.parts))
-        chunks, main, _ = score(self.samplers, self.rewards, chunks)
-        write_generations(eval_file(cfg.checkpoint.dir, self.step), self.task, examples, texts(chunks), main, sampler)
-        result = summarize(main)
-        self.log.log(self.step, result.as_dict())
-        self.last.update(result.as_dict())
+        examples, samplers = self.test.examples[: cfg.eval.num_examples], cfg.eval.samplers(cfg.sampler.gen_length)
+        parts, per_length = eval_chunks(len(examples), self.parts, cfg.eval.batch_rows), {}
+        for sampler in samplers:
+            chunks = self.samplers.submit(eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style,
+                                                    sampler, self.published, parts))
+            chunks, main, _ = score(self.samplers, self.rewards, chunks)
+            length = sampler.gen_length if len(samplers) > 1 else None
+            write_generations(eval_file(cfg.checkpoint.dir, self.step, length), self.task, examples, texts(chunks),
+                              main, sampler)
+            per_length[sampler.gen_length] = main
+            if len(samplers) > 1:
+                at = summarize(main)
+                print(f"eval at step {self.step}, {sampler.gen_length} tokens: accuracy {at.accuracy:.1f}% "
+                      f"± {at.ci95:.1f}", flush=True)
+        metrics, result = eval_metrics(per_length), summarize(across_lengths(per_length))
+        self.log.log(self.step, metrics)
+        self.last.update(metrics)
+        average = f", the average over {len(samplers)} lengths" if len(samplers) > 1 else ""
         print(f"eval at step {self.step}: accuracy {result.accuracy:.1f}% ± {result.ci95:.1f} "
-              f"(well-formed {result.well_formed:.0f}%, {result.items} problems)", flush=True)
-        return main
+              f"(well-formed {result.well_formed:.0f}%, {result.items} problems{average})", flush=True)
+        return across_lengths(per_length)
 
     def _report(self, state: str) -> None:
         if self.status is None:

@@ -1,13 +1,16 @@
-"""Evaluate a checkpoint with d1's protocol, spread over rollout workers.
+"""Evaluate a checkpoint with d1's protocol, spread over rollout workers; optionally sweep the steps.
 
     python -m services.evaluate CFG.yaml --checkpoint DIR [--tasks countdown,sudoku]
-        [--gen-lengths 128,256,512] [--limit N] [--out DIR] [key.path=value ...]
+        [--gen-lengths 128,256,512] [--steps 32,64,128] [--limit N] [--out DIR] [key.path=value ...]
 
-Greedy decoding, block 32, steps = gen_length / 2, each task's evaluation prompt and prefill.
-DIR is a PEFT adapter directory, a run directory (its final/ or latest checkpoint is used) or
-`base` for the model without adapter. Writes per task and length a d1-compatible generations file
-(`dllmrl score` re-scores it), then summary.json and results.md; the last line printed is a JSON
-object with the accuracies.
+Greedy decoding, block 32, each task's evaluation prompt and prefill; steps = gen_length / 2
+(d1) unless `--steps` lists step counts (each evaluated at every length: AGRPO's fewer-steps
+claim, SAPO's step sweep) or the config sets `eval.steps`. Lengths default to the config's
+`eval.gen_length`. DIR is a PEFT adapter directory, a run directory (its final/ or latest
+checkpoint is used) or `base` for the model without adapter. Writes per task, length and step
+count a d1-compatible generations file `<task>_<length>_<steps>_generations.json` (`dllmrl score`
+re-scores it), then summary.json and results.md (one table: a row per task and step count, a
+column per length and their average); the last line printed is a JSON object with the accuracies.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import time
 from pathlib import Path
 
 from dllmrl_core.config import RunConfig, load_run_config
-from dllmrl_core.evaluation import eval_sampler, summarize, write_generations
-from dllmrl_core.tasks import TaskConfig, load_split
+from dllmrl_core.evaluation import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
+from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
 
 
@@ -39,14 +42,27 @@ def adapter_dir(path: str) -> str | None:
 
 
 def task_config(cfg: RunConfig, name: str) -> TaskConfig:
-    """The run's task section for its own task; d1's defaults for any other task."""
+    """The run's task section for its own task; for any other task its default data with the run's
+    evaluation protocol, prompt style (where the task has it) and data_dir."""
     if name == cfg.task.name:
         return cfg.task
-    return TaskConfig.parse({"name": name, "eval_protocol": cfg.task.eval_protocol})
+    own = {"name": name, "eval_protocol": cfg.task.eval_protocol, "data_dir": cfg.task.data_dir}
+    if cfg.task.prompt_style in get_task(name).prompt_styles:
+        own["prompt_style"] = cfg.task.prompt_style
+    return TaskConfig.parse(own)
 
 
-def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: list[int], limit: int | None,
-             out: Path) -> dict:
+Results = dict[str, dict[str, dict[int, EvalSummary]]]  # task -> steps ("L/2" or a count) -> length -> summary
+
+
+def sweep(cfg: RunConfig, lengths: list[int], steps: list[int | None]) -> list[tuple[str, object]]:
+    """(steps label, greedy sampler) for every step setting and length; None steps = gen_length / 2
+    (label "L/2"). A step count that does not fit a length is a ValueError naming both."""
+    return [("L/2" if s is None else str(s), eval_sampler(n, cfg.eval.block_length, s)) for s in steps for n in lengths]
+
+
+def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], samplers: list[tuple[str, object]],
+             limit: int | None, out: Path) -> Results:
     import ray
 
     from dllmrl_core.models import load_tokenizer
@@ -63,31 +79,50 @@ def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], lengths: lis
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]
+        parts = eval_chunks(len(examples), len(pool.workers), cfg.eval.batch_rows)
         rewards = [RewardActor.options(num_cpus=cfg.reward.num_cpus_per_actor).remote(
             name, tc.reward_set, tc.eval_protocol, cfg.reward.processes_per_actor, cfg.reward.timeout_s)
             for _ in range(cfg.reward.num_actors)]
-        for length in lengths:
-            sampler = eval_sampler(length, cfg.eval.block_length)
-            chunks = pool.submit(eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None,
-                                           len(pool.workers)))
+        for label, sampler in samplers:
+            chunks = pool.submit(eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None, parts))
             chunks, main, _ = score(pool, rewards, chunks)
-            write_generations(out / f"{name}_{length}_generations.json", tc.task, examples, texts(chunks), main,
-                              sampler)
-            results.setdefault(name, {})[length] = summarize(main)
-            print(f"{name} @ {length}: {results[name][length].accuracy:.2f}%", flush=True)
+            write_generations(out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json", tc.task,
+                              examples, texts(chunks), main, sampler)
+            result = results.setdefault(name, {}).setdefault(label, {})[sampler.gen_length] = summarize(main)
+            print(f"{name} @ {sampler.gen_length} tokens, {sampler.steps} steps: {result.accuracy:.2f}%", flush=True)
         for actor in rewards:
             ray.kill(actor)
     pool.shutdown()
     return results
 
 
-def table(results: dict) -> str:
-    lengths = sorted({n for per_task in results.values() for n in per_task})
-    lines = ["| task | " + " | ".join(f"{n} tokens" for n in lengths) + " |", "|---|" + "---|" * len(lengths)]
-    for name, per in results.items():
-        cells = [f"{per[n].accuracy:.1f} ± {per[n].ci95:.1f} (n={per[n].items})" if n in per else "–" for n in lengths]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\nAccuracy in percent (Sudoku: cell accuracy) ± 95% interval half-width.\n"
+def table(results: Results) -> str:
+    """One markdown table: a row per task and step setting, a column per length and, with several
+    lengths, their average (the papers' "Avg.")."""
+    lengths = sorted({n for per_task in results.values() for per_steps in per_task.values() for n in per_steps})
+    avg = len(lengths) > 1
+    lines = ["| task | steps | " + " | ".join(f"{n} tokens" for n in lengths) + (" | avg |" if avg else " |"),
+             "|---|---|" + "---|" * (len(lengths) + avg)]
+    for name, per_task in results.items():
+        for label, per_length in per_task.items():
+            cells = [f"{per_length[n].accuracy:.1f} ± {per_length[n].ci95:.1f} (n={per_length[n].items})"
+                     if n in per_length else "–" for n in lengths]
+            if avg:
+                cells.append(f"{sum(r.accuracy for r in per_length.values()) / len(per_length):.1f}")
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return ("\n".join(lines) + "\n\nAccuracy in percent (Sudoku: cell accuracy; under eval_protocol agrpo the mean "
+            "share per puzzle) ± 95% interval half-width; steps L/2 = d1's gen_length / 2; avg = the mean over "
+            "the lengths.\n")
+
+
+def int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{what}: expected comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise ValueError(f"{what}: expected positive integers, got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key.path=value")
     parser.add_argument("--checkpoint", required=True, help="adapter dir, run dir, or 'base'")
     parser.add_argument("--tasks", default=None, help="comma-separated (default: the config's task)")
-    parser.add_argument("--gen-lengths", default=None, help="comma-separated (default: the config's eval length)")
+    parser.add_argument("--gen-lengths", default=None, help="comma-separated (default: the config's eval lengths)")
+    parser.add_argument("--steps", default=None, help="comma-separated step counts, each evaluated at every length "
+                                                      "(default: eval.steps, else gen_length / 2)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test problems only")
     parser.add_argument("--out", default=None, help="output directory (default: <checkpoint.dir>/eval)")
     args = parser.parse_args(argv)
@@ -104,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_run_config(args.config, args.overrides)
         adapter = adapter_dir(args.checkpoint)
         tasks = args.tasks.split(",") if args.tasks else [cfg.task.name]
-        default_length = cfg.eval.gen_length or cfg.sampler.gen_length
-        lengths = [int(x) for x in args.gen_lengths.split(",")] if args.gen_lengths else [default_length]
+        lengths = (int_list(args.gen_lengths, "--gen-lengths") if args.gen_lengths
+                   else cfg.eval.lengths(cfg.sampler.gen_length))
+        steps = int_list(args.steps, "--steps") if args.steps else [cfg.eval.steps]
+        samplers = sweep(cfg, lengths, steps)
         for name in tasks:
             task_config(cfg, name)
     except (ValueError, FileNotFoundError) as err:
@@ -120,15 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     owned = connect(cfg)
     try:
-        results = evaluate(cfg, adapter, tasks, lengths, args.limit, out)
+        results = evaluate(cfg, adapter, tasks, samplers, args.limit, out)
     finally:
         if owned:
             ray.shutdown()
-    summary = {name: {str(n): r.__dict__ for n, r in per.items()} for name, per in results.items()}
+    summary = {name: {label: {str(n): r.__dict__ for n, r in per_length.items()} for label, per_length in per.items()}
+               for name, per in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "results.md").write_text(table(results))
     print(json.dumps({"checkpoint": args.checkpoint, "out": str(out), "wall_s": round(time.perf_counter() - start, 1),
-                      "accuracy": {name: {str(n): round(r.accuracy, 2) for n, r in per.items()}
+                      "accuracy": {name: {label: {str(n): round(r.accuracy, 2) for n, r in per_length.items()}
+                                          for label, per_length in per.items()}
                                    for name, per in results.items()}}), flush=True)
     return 0
 

@@ -36,6 +36,38 @@ def test_llada_recipes_are_generated_and_cover_every_method_and_task():
     assert d1.model.lora.targets == "d1_compatible" and d1.sampler.block_length == 32
 
 
+def recipe(name):
+    return load_run_config(ROOT / "configs" / "llada8b" / f"{name}.yaml")
+
+
+def test_every_recipe_evaluates_every_test_problem_at_d1s_three_lengths():
+    for path in sorted((ROOT / "configs" / "llada8b").glob("*.yaml")):
+        cfg = load_run_config(path)
+        assert cfg.eval.num_examples is None and cfg.eval.lengths(cfg.sampler.gen_length) == [128, 256, 512]
+        assert [s.steps for s in cfg.eval.samplers(cfg.sampler.gen_length)] == [64, 128, 256], path.name
+
+
+def test_each_recipe_trains_and_tests_on_its_papers_data():
+    for method in ("diffu_grpo", "sapo", "dispo", "egspo"):  # d1's data (DiSPO App. D.1 describes d1's sets)
+        countdown, sudoku, gsm8k = recipe(f"{method}_countdown").task, recipe(f"{method}_sudoku").task, \
+            recipe(f"{method}_gsm8k").task
+        assert countdown.source("train") == "hub:Jiayi-Pan/Countdown-Tasks-3to4:train" and countdown.countdown.count == 3
+        assert countdown.source("test") == "/mnt/shared/data/d1/countdown_cd3_test.jsonl"
+        assert (sudoku.source("train"), sudoku.source("test"), sudoku.test_subsample) == (
+            "/mnt/shared/data/d1/4x4_sudoku_unique_puzzles.csv", "/mnt/shared/data/d1/4x4_test_sudoku.csv", 256)
+        assert (gsm8k.prompt_style, gsm8k.reward_set, gsm8k.source("test")) == ("d1", "d1", "hub:openai/gsm8k:main:test")
+    agrpo = {task: recipe(f"agrpo_{task}").task for task in ("gsm8k", "math500", "countdown", "sudoku")}
+    assert all((t.prompt_style, t.reward_set, t.eval_protocol) == ("agrpo",) * 3 for t in agrpo.values())
+    assert agrpo["gsm8k"].source("test") == "hub:madrylab/gsm8k-platinum:main:test"
+    assert (agrpo["math500"].source("train"), agrpo["math500"].math.max_level, agrpo["math500"].exclude_test) == (
+        "hub:qwedsacf/competition_math:train", 4, True)
+    assert (agrpo["countdown"].train_rows, agrpo["countdown"].exclude_test) == (20000, True)
+    assert (agrpo["sudoku"].source("train"), agrpo["sudoku"].source("test"), agrpo["sudoku"].train_rows) == (
+        "/mnt/shared/data/spg/train_sudoku_split_new.csv", "/mnt/shared/data/spg/test_sudoku_split_new.csv", 20000)
+    # generated problems stay for offline runs and the tiny CPU default
+    assert load_run_config(ROOT / "configs" / "tiny_countdown.yaml").task.source("test") == "generate:256"
+
+
 def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
     from dllmrl_core.config import RL_SAMPLER, RunConfig
 

@@ -28,8 +28,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     from dllmrl_core.tasks.registry import TASKS
 
     parser.add_argument("--task", required=True, choices=list(TASKS), help="task the files were generated for")
-    parser.add_argument("--protocol", choices=("d1", "fixed"), default="d1",
-                        help="answer parsing: d1's eval/parse_and_get_acc.py, or repaired (default: d1)")
+    parser.add_argument("--protocol", choices=("d1", "fixed", "agrpo"), default="d1",
+                        help="answer parsing: d1's eval/parse_and_get_acc.py, repaired, or AGRPO's eval.py "
+                             "(default: d1)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="d1 *_generations.json files")
     parser.set_defaults(run=run)
 

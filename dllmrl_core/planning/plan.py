@@ -172,12 +172,21 @@ def sampler_phases(cfg: RunConfig, s: Setting, prec: Precision, workers: int) ->
         M, E = rows * extra.continuations, extra.extra_masks
         phases["continuations"] = step_items(s, prec, M, T + E, s.block, "none", f"continuations ({M} rows)",
                                              sampled=True)
-    if cfg.eval.before or cfg.eval.after or cfg.eval.every:
-        rows_eval = math.ceil(cfg.eval.num_examples / workers)
-        gen = cfg.eval.gen_length or cfg.sampler.gen_length
+    if cfg.eval.active:
+        rows_eval = eval_rows(cfg, workers)
+        gen = max(cfg.eval.lengths(cfg.sampler.gen_length))  # the longest evaluation length peaks
         phases["evaluation"] = step_items(s, prec, rows_eval, s.prompt + gen, min(cfg.eval.block_length, gen),
-                                          "none", f"evaluation step ({rows_eval} rows, greedy)", sampled=False)
+                                          "none", f"evaluation step ({rows_eval} rows × {gen} tokens, greedy)",
+                                          sampled=False)
     return phases
+
+
+def eval_rows(cfg: RunConfig, workers: int) -> int:
+    """Rows one worker generates at once at evaluation: its share of eval.num_examples, at most
+    eval.batch_rows (which bounds it alone when the whole test split is evaluated)."""
+    share = math.ceil(cfg.eval.num_examples / workers) if cfg.eval.num_examples else None
+    rows = [n for n in (share, cfg.eval.batch_rows) if n is not None]
+    return min(rows)
 
 
 def step_items(s: Setting, prec: Precision, rows: int, T: int, block: int, cache: str, what: str, *,

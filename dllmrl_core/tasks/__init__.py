@@ -4,6 +4,7 @@
     example = load_split(TaskConfig.parse({"name": "countdown"}), "test").examples[0]
     text = task.eval_prompt(example)              # user message; render the chat template, then
     prefill = task.eval_prefill()                 # append "<reasoning>" as d1 does
+    turns = task.messages(example, "agrpo", "test")  # AGRPO's prompts add a system turn
     task.reward(completion, example, "d1")        # RewardResult(total, components)
     task.score(completion, example, "d1")         # EvalScore(correct, total, well_formed, extracted)
 """
@@ -15,21 +16,22 @@ from dllmrl_core.tasks.base import (
     RewardResult,
     Task,
     accuracy,
+    render_prompts,
     well_formed_share,
 )
 from dllmrl_core.tasks.config import TaskConfig, load_split
 from dllmrl_core.tasks.countdown import CountdownExample, CountdownTask
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown, solve_countdown
 from dllmrl_core.tasks.gsm8k import GSM8KExample, GSM8KTask
-from dllmrl_core.tasks.math500 import MathExample, Math500Task
+from dllmrl_core.tasks.math500 import MathExample, MathOptions, Math500Task
 from dllmrl_core.tasks.registry import TASKS, get_task
 from dllmrl_core.tasks.sudoku import SudokuExample, SudokuTask
 from dllmrl_core.tasks.sudoku_gen import SudokuOptions, all_grids, generate_sudoku, solve_sudoku, split_grids
 
 __all__ = [
     "REASONING_PREFILL", "TASKS", "CountdownExample", "CountdownOptions", "CountdownTask", "EvalScore",
-    "GSM8KExample", "GSM8KTask", "LoadResult", "Math500Task", "MathExample", "RewardResult", "SudokuExample",
-    "SudokuOptions", "SudokuTask", "Task", "TaskConfig", "accuracy", "all_grids", "generate_countdown",
-    "generate_sudoku", "get_task", "load_split", "solve_countdown", "solve_sudoku", "split_grids",
-    "well_formed_share",
+    "GSM8KExample", "GSM8KTask", "LoadResult", "Math500Task", "MathExample", "MathOptions", "RewardResult",
+    "SudokuExample", "SudokuOptions", "SudokuTask", "Task", "TaskConfig", "accuracy", "all_grids",
+    "generate_countdown", "generate_sudoku", "get_task", "load_split", "render_prompts", "solve_countdown",
+    "solve_sudoku", "split_grids", "well_formed_share",
 ]

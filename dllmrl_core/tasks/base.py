@@ -1,9 +1,11 @@
 """What every reasoning task provides: typed examples in, typed rewards and evaluation scores out.
 
 A task is a stateless object (see `registry.TASKS`); all data flows through the frozen dataclasses
-below. Rewards follow d1's `diffu-grpo/reward_func.py` ("d1" set, quirks included) or a repaired
-variant ("fixed" set); evaluation scores follow d1's `eval/parse_and_get_acc.py` ("d1" protocol) or
-its documented intent ("fixed" protocol).
+below. Rewards follow d1's `diffu-grpo/reward_func.py` ("d1" set, quirks included), a repaired
+variant ("fixed" set) or AGRPO's `rewards.py` ("agrpo" set); evaluation scores follow d1's
+`eval/parse_and_get_acc.py` ("d1" protocol), its documented intent ("fixed" protocol) or AGRPO's
+`eval.py` ("agrpo" protocol). Prompt styles: d1's, one-line ("compact", Countdown and Sudoku) and
+AGRPO's (a system turn, `<think>` tags; `agrpo.py`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from typing import Any, Generic, Literal, TypeVar
 
 from dllmrl_core.tasks.sources import read_rows
 
-RewardSet = Literal["d1", "fixed"]
-PromptStyle = Literal["d1", "compact"]
-EvalProtocol = Literal["d1", "fixed"]
+RewardSet = Literal["d1", "fixed", "agrpo"]
+PromptStyle = Literal["d1", "compact", "agrpo"]
+EvalProtocol = Literal["d1", "fixed", "agrpo"]
 
-REWARD_SETS: tuple[str, ...] = ("d1", "fixed")
-EVAL_PROTOCOLS: tuple[str, ...] = ("d1", "fixed")
+REWARD_SETS: tuple[str, ...] = ("d1", "fixed", "agrpo")
+EVAL_PROTOCOLS: tuple[str, ...] = ("d1", "fixed", "agrpo")
 
 # d1 appends this after the rendered chat template for every evaluation prompt (`add_reasoning=True`
-# in d1 eval/gsm8k.py `create_prompt`). Compact prompts have no prefill.
+# in d1 eval/gsm8k.py `create_prompt`). Compact and AGRPO prompts have no prefill.
 REASONING_PREFILL = "<reasoning>"
 
 E = TypeVar("E")
@@ -101,16 +103,18 @@ class Task(ABC, Generic[E]):
     """One reasoning task: data, prompts, rewards and evaluation scoring."""
 
     name: str = ""
-    prompt_styles: tuple[str, ...] = ("d1",)
+    prompt_styles: tuple[str, ...] = ("d1", "agrpo")
 
     # --- data ---------------------------------------------------------------------------------
     @abstractmethod
     def parse_row(self, row: Mapping[str, Any]) -> E:
         """One example from a raw record; raises ValueError/KeyError/TypeError when malformed."""
 
-    def load(self, source: str) -> LoadResult[E]:
-        """Read a local file (.jsonl, .json, .csv, .parquet) or `hub:<dataset>[:<config>]:<split>`."""
+    def load(self, source: str, limit: int | None = None) -> LoadResult[E]:
+        """Read a local file (.jsonl, .json, .csv, .parquet) or `hub:<dataset>[:<config>]:<split>`;
+        with `limit`, only its first rows (malformed ones included)."""
         rows, where = read_rows(source)
+        rows = rows[:limit]
         examples: list[E] = []
         skipped = 0
         for row in rows:
@@ -139,6 +143,18 @@ class Task(ABC, Generic[E]):
     def eval_prompt(self, example: E, style: str = "d1") -> str:
         """User-message text of the evaluation prompt (d1 eval/<task>.py)."""
 
+    def system_prompt(self, style: str = "d1") -> str | None:
+        """The system turn of the chat, for styles that have one (AGRPO's)."""
+        from dllmrl_core.tasks import agrpo  # agrpo builds on this module's result types
+
+        return agrpo.SYSTEM[self.name] if self.check_style(style) == "agrpo" else None
+
+    def messages(self, example: E, style: str = "d1", split: str = "train") -> list[dict[str, str]]:
+        """The prompt as chat turns: the style's system turn, if any, then the user turn."""
+        user = self.train_prompt(example, style) if split == "train" else self.eval_prompt(example, style)
+        system = self.system_prompt(style)
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
     def eval_prefill(self, style: str = "d1") -> str:
         """Text the caller appends after the rendered chat template at evaluation."""
         return REASONING_PREFILL if self.check_style(style) == "d1" else ""
@@ -153,9 +169,12 @@ class Task(ABC, Generic[E]):
     # --- rewards and scoring --------------------------------------------------------------------
     def reward(self, completion: str, example: E, reward_set: str = "d1") -> RewardResult:
         """Training reward of one decoded completion (special tokens already removed)."""
-        if check_choice(reward_set, REWARD_SETS, "reward set") == "d1":
-            return self.reward_d1(completion, example)
-        return self.reward_fixed(completion, example)
+        chosen = check_choice(reward_set, REWARD_SETS, "reward set")
+        if chosen == "agrpo":
+            from dllmrl_core.tasks import agrpo
+
+            return agrpo.reward(self.name, completion, example)
+        return self.reward_d1(completion, example) if chosen == "d1" else self.reward_fixed(completion, example)
 
     @abstractmethod
     def reward_d1(self, completion: str, example: E) -> RewardResult:
@@ -168,3 +187,10 @@ class Task(ABC, Generic[E]):
     @abstractmethod
     def score(self, completion: str, example: E, protocol: str = "d1") -> EvalScore:
         """Evaluation score of one generated completion."""
+
+
+def render_prompts(tokenizer, task: Task, examples: list, style: str, split: str) -> list[str]:
+    """Each example's prompt through the tokenizer's chat template, ready for generation (the
+    evaluation prefill is the caller's to append)."""
+    return [tokenizer.apply_chat_template(task.messages(example, style, split), add_generation_prompt=True,
+                                          tokenize=False) for example in examples]

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
+from dllmrl_core.tasks import agrpo, prompts, tags
 from dllmrl_core.tasks.arithmetic import d1_allowed_chars, evaluate_arithmetic, integer_literals
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice
 from dllmrl_core.tasks.countdown_gen import solve_countdown
 from dllmrl_core.tasks.hendrycks import balanced_boxed, boxed_answer, has_box
 
@@ -108,7 +108,7 @@ def fixed_correct(expr: str, example: CountdownExample) -> bool:
 
 class CountdownTask(Task[CountdownExample]):
     name = "countdown"
-    prompt_styles = ("d1", "compact")
+    prompt_styles = ("d1", "compact", "agrpo")
 
     def parse_row(self, row: Mapping[str, Any]) -> CountdownExample:
         """d1 test rows {"input": "a,b,c", "output": "t"} or hub rows {"nums": [...], "target": t}."""
@@ -148,11 +148,15 @@ class CountdownTask(Task[CountdownExample]):
     def train_prompt(self, example: CountdownExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.COUNTDOWN_TRAIN_TEMPLATE.format(numbers=list(example.numbers), target=example.target)
 
     def eval_prompt(self, example: CountdownExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         question = f"Numbers: {list(example.numbers)}\nTarget: {example.target}"
         return prompts.eval_user_message(prompts.COUNTDOWN_EVAL_SYSTEM, question)
 
@@ -168,6 +172,8 @@ class CountdownTask(Task[CountdownExample]):
             raise ValueError(f"{example.id} has no solution with + - * /")
         if self.check_style(style) == "compact":
             return f"<answer>{expr}</answer>"
+        if style == "agrpo":
+            return agrpo.completion(f"{expr} = {example.target}", f"{expr} = {example.target}")
         return f"<reasoning>\n{expr} = {example.target}\n</reasoning>\n<answer>\n{expr}\n</answer>\n"
 
     def reward_d1(self, text: str, example: CountdownExample) -> RewardResult:
@@ -199,7 +205,9 @@ class CountdownTask(Task[CountdownExample]):
         return 1.0 if fixed_correct(expr, example) else 0.1
 
     def score(self, completion: str, example: CountdownExample, protocol: str = "d1") -> EvalScore:
-        if check_choice(protocol, ("d1", "fixed"), "evaluation protocol") == "d1":
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
+        if protocol == "d1":
             expr, well_formed = d1_eval_expression(completion)
             correct = False
             if d1_numbers_match(expr, example.numbers):

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice, content_id
+from dllmrl_core.tasks import agrpo, prompts, tags
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import last_number, numbers_close, numeric_equivalent, parse_plain_number
 from dllmrl_core.tasks.hendrycks import balanced_boxed
 
@@ -106,6 +106,10 @@ class GSM8KTask(Task[GSM8KExample]):
     name = "gsm8k"
 
     def parse_row(self, row: Mapping[str, Any]) -> GSM8KExample:
+        """openai/gsm8k rows {"question", "answer": "... #### 72"}; GSM8K-Platinum adds
+        `cleaning_status`, and a row it rejected (an ill-posed question) counts as a bad row."""
+        if row.get("cleaning_status") == "rejected":
+            raise ValueError("rejected by GSM8K-Platinum's cleaning")
         question, solution = row["question"], row["answer"]
         if not isinstance(question, str) or not isinstance(solution, str) or "####" not in solution:
             raise ValueError("need string question and an answer containing '####'")
@@ -131,16 +135,19 @@ class GSM8KTask(Task[GSM8KExample]):
         return example.question, truth
 
     def train_prompt(self, example: GSM8KExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.TRAIN_FORMAT + "\n\n" + example.question
 
     def eval_prompt(self, example: GSM8KExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.eval_user_message(prompts.GSM8K_EVAL_SYSTEM, example.question)
 
     def reference_completion(self, example: GSM8KExample, style: str = "d1") -> str:
-        self.check_style(style)
         steps = " ".join(_CALCULATOR.sub("", example.rationale).split()) or "Compute the answer."
+        if self.check_style(style) == "agrpo":
+            return agrpo.completion(steps, f"\\boxed{{{example.answer}}}")
         return f"<reasoning>\n{steps}\n</reasoning>\n<answer>\n{example.answer}\n</answer>\n"
 
     @staticmethod
@@ -171,7 +178,9 @@ class GSM8KTask(Task[GSM8KExample]):
         )
 
     def score(self, completion: str, example: GSM8KExample, protocol: str = "d1") -> EvalScore:
-        if check_choice(protocol, ("d1", "fixed"), "evaluation protocol") == "d1":
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
+        if protocol == "d1":
             value, gold = d1_parse_answer(completion), d1_gold_number(example.answer)
             correct = value is not None and gold is not None and value == gold
             return EvalScore(float(correct), 1.0, value is not None, None if value is None else repr(value))

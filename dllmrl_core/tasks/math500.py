@@ -8,11 +8,15 @@ Scoring: d1 `eval/parse_and_get_acc.py` `parse_math_answers`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice, content_id
+from pydantic import Field
+
+from dllmrl_core.configbase import ConfigModel
+
+from dllmrl_core.tasks import agrpo, prompts, tags
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 
@@ -20,11 +24,19 @@ from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 D1_BOXED_LITERAL = "\x08oxed"
 
 
+class MathOptions(ConfigModel):
+    """Which MATH training problems to keep."""
+
+    max_level: int | None = Field(None, ge=1, le=5, description="keep training problems of level ≤ N (AGRPO: 4; "
+                                                                "a problem without a level is left out); None = all")
+
+
 @dataclass(frozen=True)
 class MathExample:
     problem: str
     solution: str  # the worked solution ending in \boxed{answer} (d1 trains against this)
     answer: str    # the final answer (MATH-500's `answer` column; d1 evaluates against this)
+    level: int | None = field(default=None, compare=False)  # 1-5 when the row has one ("Level 3" or 3)
 
     @property
     def id(self) -> str:
@@ -53,6 +65,15 @@ def d1_parse_answer(text: str) -> tuple[str | None, bool]:
     return parsed, False
 
 
+def _level(value: Any) -> int | None:
+    """MATH's `level` column: "Level 3" (competition_math; "Level ?" is unknown) or 3 (MATH-500)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value[-1:].isdigit():
+        return int(value[-1])  # AGRPO reads the last character
+    return None
+
+
 def equivalent_fixed(pred: str, gold: str) -> bool:
     """Hendrycks normalisation first, then a bounded math-verify."""
     return is_equiv(pred, gold) or math_equivalent(pred, gold)
@@ -74,7 +95,7 @@ class Math500Task(Task[MathExample]):
                 raise ValueError("solution has no closed \\boxed{} answer")
         if not isinstance(solution, str) or not solution.strip():
             solution = "\\boxed{" + answer + "}"
-        return MathExample(problem=problem, solution=solution, answer=answer)
+        return MathExample(problem=problem, solution=solution, answer=answer, level=_level(row.get("level")))
 
     def from_d1_record(self, question: str, ground_truth: Any) -> MathExample:
         if not isinstance(ground_truth, str):
@@ -85,15 +106,18 @@ class Math500Task(Task[MathExample]):
         return example.problem, example.answer
 
     def train_prompt(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.TRAIN_FORMAT + "\n\n" + prompts.MATH_TRAIN_INSTRUCTION + example.problem
 
     def eval_prompt(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.user_message(self.name, example)
         return prompts.eval_user_message(prompts.MATH500_EVAL_SYSTEM, example.problem)
 
     def reference_completion(self, example: MathExample, style: str = "d1") -> str:
-        self.check_style(style)
+        if self.check_style(style) == "agrpo":
+            return agrpo.completion("The answer is below.", f"\\boxed{{{example.answer}}}")
         return f"<reasoning>\nThe answer is below.\n</reasoning>\n<answer>\n\\boxed{{{example.answer}}}\n</answer>\n"
 
     @staticmethod
@@ -125,7 +149,9 @@ class Math500Task(Task[MathExample]):
         )
 
     def score(self, completion: str, example: MathExample, protocol: str = "d1") -> EvalScore:
-        if check_choice(protocol, ("d1", "fixed"), "evaluation protocol") == "d1":
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
+        if protocol == "d1":
             parsed, well_formed = d1_parse_answer(completion)
             correct = parsed is not None and is_equiv(parsed, example.answer)
             return EvalScore(float(correct), 1.0, well_formed, parsed)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dllmrl_core.tasks import prompts, tags
-from dllmrl_core.tasks.base import EvalScore, RewardResult, Task, check_choice
+from dllmrl_core.tasks import agrpo, prompts, tags
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice
 from dllmrl_core.tasks.sudoku_gen import is_valid_grid
 
 _TERMINATORS = ("<|eot_id|>", "<|endoftext|>")
@@ -116,13 +116,18 @@ def d1_eval_digits(raw: str) -> str:
 
 class SudokuTask(Task[SudokuExample]):
     name = "sudoku"
-    prompt_styles = ("d1", "compact")
+    prompt_styles = ("d1", "compact", "agrpo")
 
     def parse_row(self, row: Mapping[str, Any]) -> SudokuExample:
+        """`Puzzle,Solution` rows (d1's and SPG's CSV files) or `puzzle`/`solution` records. A puzzle
+        read as a number, or as digits that lost their leading zeros, is left-padded with '0' to 16
+        characters, as AGRPO does (`str(x["Puzzle"]).zfill(16)`)."""
         puzzle, solution = row.get("Puzzle", row.get("puzzle")), row.get("Solution", row.get("solution"))
+        puzzle, solution = (str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in (puzzle, solution))
         if not isinstance(puzzle, str) or not isinstance(solution, str):
             raise ValueError("need Puzzle and Solution strings")
-        return self._example(puzzle.strip(), solution.strip())
+        puzzle = puzzle.strip()
+        return self._example(puzzle.zfill(16) if puzzle.isdigit() else puzzle, solution.strip())
 
     @staticmethod
     def _example(puzzle: str, solution: str) -> SudokuExample:
@@ -151,11 +156,15 @@ class SudokuTask(Task[SudokuExample]):
     def train_prompt(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         return f"{prompts.SUDOKU_INSTRUCTIONS}\n\nSolve the following Sudoku puzzle: {example.puzzle}\n"
 
     def eval_prompt(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return self.compact_prompt(example)
+        if style == "agrpo":
+            return agrpo.user_message(self.name, example)
         question = f"Solve the following Sudoku puzzle: {example.puzzle}\n"
         return prompts.eval_user_message(prompts.SUDOKU_EVAL_SYSTEM, question)
 
@@ -167,6 +176,9 @@ class SudokuTask(Task[SudokuExample]):
     def reference_completion(self, example: SudokuExample, style: str = "d1") -> str:
         if self.check_style(style) == "compact":
             return f"<answer>{example.solution}</answer>"
+        if style == "agrpo":
+            return agrpo.completion("Fill each empty cell so that every row, column and box holds 1-4.",
+                                    example.solution)
         return ("<reasoning>\nFill each empty cell so that every row, column and box holds 1-4.\n"
                 f"</reasoning>\n<answer>\n{example.solution}\n</answer>\n")
 
@@ -196,8 +208,10 @@ class SudokuTask(Task[SudokuExample]):
 
     def score(self, completion: str, example: SudokuExample, protocol: str = "d1") -> EvalScore:
         """Cell accuracy: correct = empty cells right, total = empty cells. d1's five extraction
-        patterns are used under both protocols (d1's eval parsing of Sudoku has no quirk to fix)."""
-        check_choice(protocol, ("d1", "fixed"), "evaluation protocol")
+        patterns are used under both protocols (d1's eval parsing of Sudoku has no quirk to fix); the
+        "agrpo" protocol scores the share of empty cells right per puzzle (total 1)."""
+        if check_choice(protocol, EVAL_PROTOCOLS, "evaluation protocol") == "agrpo":
+            return agrpo.score(self.name, completion, example)
         digits = d1_eval_digits(completion)
         right = cells_right(digits, example) if digits else 0
         return EvalScore(float(right), float(len(example.empty_cells)), bool(digits), digits or None)

@@ -100,6 +100,17 @@ def test_every_shipped_config_fits_its_gpus(path):
         assert all(p.device == "cuda" and p.capacity is not None for p in plans)
 
 
+def test_the_evaluation_phase_plans_the_longest_length_in_batches():
+    path = ROOT / "configs" / "llada8b" / "diffu_grpo_gsm8k.yaml"  # every problem at 128, 256, 512 tokens
+    cfg = load_run_config(path)
+    items = plan_run(cfg)[0].phases["evaluation"]
+    assert "evaluation step (32 rows × 512 tokens, greedy)" in items[0].what
+    shorter = plan_run(load_run_config(path, ["eval.gen_length=[128, 256]"]))[0].phases["evaluation"]
+    assert sum(i.bytes for i in shorter) < sum(i.bytes for i in items)
+    share = plan_run(load_run_config(path, ["eval.num_examples=64"]))[0].phases["evaluation"]  # 8 rows per worker
+    assert "(8 rows × 512 tokens" in share[0].what
+
+
 def test_auto_micro_batch_is_the_largest_that_fits():
     cfg = load_run_config(ROOT / "configs" / "cluster" / "llada8b_gsm8k_agrpo.yaml")  # 768 rows per rank
     micro = auto_micro_rows(cfg)

@@ -26,7 +26,7 @@ def test_registry():
     ({"name": "gsm8k", "train_source": "generate:10"}, "train_source: gsm8k has no generator"),
     ({"name": "sudoku", "test_source": "generate:x"}, "test_source: expected generate:<n>"),
     ({"name": "sudoku", "sudoku": {"min_empty": 9, "max_empty": 8}}, "min_empty (9) must not exceed max_empty (8)"),
-    ({"name": "countdown", "reward_set": "best"}, "reward_set: Input should be 'd1' or 'fixed'"),
+    ({"name": "countdown", "reward_set": "best"}, "reward_set: Input should be 'd1', 'fixed' or 'agrpo'"),
 ])
 def test_bad_config_is_one_line_naming_the_field(data, message):
     with pytest.raises(ValueError) as err:

@@ -46,6 +46,8 @@ ADVERSARIAL = [
     "<answer>\\boxed{\\sum_{n=1}^{\\infty} 1/n^2}</answer>",
     "<answer>\\boxed{\\cos(\\sin(\\tan(\\pi^{99})))}</answer>",
     "<answer>" + "1+" * 20000 + "1=2</answer>",
+    "<answer>" + "1=" * 20000 + "9" * 5000 + "</answer>",
+    "<think>" * 9000 + "<ANSWER>" + "=\n" * 9000,
     "1 " * 32000 + "=",
     "<answer>" + "1 " * 30000 + "</answer>" + "\t" * 1000,
     ("<reasoning>\n" + "x" * 100 + "\n</reasoning>\n<answer>\n\\boxed{18}\n</answer>\n") * 300,
@@ -69,7 +71,7 @@ def run_all(text: str) -> list[float]:
     durations = []
     for name, task in TASKS.items():
         ex = EXAMPLES[name]
-        for variant in ("d1", "fixed"):
+        for variant in ("d1", "fixed", "agrpo"):
             start = time.perf_counter()
             reward = task.reward(text, ex, variant)
             durations.append(time.perf_counter() - start)
@@ -78,7 +80,7 @@ def run_all(text: str) -> list[float]:
             score = task.score(text, ex, variant)
             durations.append(time.perf_counter() - start)
             assert math.isfinite(score.correct) and 0 <= score.correct <= score.total
-            assert score.total == (len(ex.empty_cells) if name == "sudoku" else 1)
+            assert score.total == (len(ex.empty_cells) if name == "sudoku" and variant != "agrpo" else 1)
     return durations
 
 

@@ -39,6 +39,17 @@ def test_countdown_accuracy_by_hand(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().split("\n")[-1])["accuracy"] == 75.0
 
 
+def test_agrpo_protocol_rescores_agrpo_completions(tmp_path, capsys):
+    """AGRPO's answers (`expression = target` in the answer tags) re-score under --protocol agrpo."""
+    q = "Numbers: [30, 100, 93]\nTarget: 23"
+    path = write(tmp_path / "agrpo.json", [
+        item(q, "<think>t</think>\n<answer>\n93 - (100 - 30) = 23\n</answer>", [[30, 100, 93], 23]),
+        item(q, "<think>t</think>\n<answer>\n93 + 100 - 30 = 163\n</answer>", [[30, 100, 93], 23]),
+    ])
+    assert main(["score", "--task", "countdown", "--protocol", "agrpo", path]) == 0
+    assert json.loads(capsys.readouterr().out.strip().split("\n")[-1])["accuracy"] == 50.0
+
+
 def test_sudoku_cell_accuracy_by_hand(tmp_path, capsys):
     q = "Solve the following Sudoku puzzle: 3102200002100320\n"
     path = write(tmp_path / "sudoku.json", [
