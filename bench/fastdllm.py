@@ -55,7 +55,7 @@ from pathlib import Path
 import torch
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "runs" / "Fast-dLLM"

@@ -73,7 +73,7 @@ TINY = ["model.lora.r=4", "train.prompts_per_step=4", "train.group_size=2", "sam
 
 
 def recipe(method: str, overrides: list[str]):
-    from dllmrl_core.config import load_run_config
+    from dllmrl_core.drive.config import load_run_config
 
     return load_run_config(ROOT / "configs" / "llada8b" / f"{method}_gsm8k.yaml", overrides)
 
@@ -116,7 +116,7 @@ def rollout_probe(policy, base, cfg, device) -> dict:
     """Peak memory of the method's rollout (its records and branches) and uncached / dual step times."""
     from dllmrl_core.objectives import get_objective
     from dllmrl_core.planning.plan import chunk_rows, sampling_workers
-    from dllmrl_core.rollout import generate_rollouts
+    from dllmrl_core.rollout.generate import generate_rollouts
     from dllmrl_core.sampling import sample
 
     rows, P, s = chunk_rows(cfg, sampling_workers(cfg)), cfg.plan.prompt_tokens, cfg.sampler

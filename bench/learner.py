@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
@@ -68,7 +68,7 @@ def maxrss_mb() -> float:
 
 
 def make_config(args, method: str, run_dir: str):
-    from dllmrl_core.config import load_run_config
+    from dllmrl_core.drive.config import load_run_config
 
     gen = args.gen
     return load_run_config(CONFIG, [
@@ -113,7 +113,7 @@ class CallCounter:
 
 def build_batches(args, run_dir: Path) -> dict[str, dict]:
     """One scored batch per method from the same prompts and sampling seed, saved under run_dir."""
-    from dllmrl_core.loop import rollout_batch
+    from dllmrl_core.drive.loop import rollout_batch
     from dllmrl_core.tasks import load_split
     from dllmrl_core.training.learner import batch_generator
     from dllmrl_core.training.policy import load_policy

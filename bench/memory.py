@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.layers, args.rows, args.prompt, args.gen = [1], 2, 16, 64
         args.cases = args.cases if "--cases" in argv else ["learner:diffu_grpo:gathered",
                                                                    "rollout:diffu_grpo:gathered"]
-    from dllmrl_core.runtime import configure_process
+    from dllmrl_core.drive.runtime import configure_process
 
     configure_process(int(os.environ.get("OMP_NUM_THREADS", "2")))
     if args.child:

@@ -34,7 +34,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 CASES = {
     "greedy": dict(),

@@ -7,7 +7,7 @@ import sys
 from typing import Any, get_args, get_origin
 
 from dllmrl_core.commands import generate, plan, score, sft
-from dllmrl_core.runtime import keep_freed_memory
+from dllmrl_core.drive.runtime import keep_freed_memory
 
 COMMANDS = {"generate": generate, "plan": plan, "score": score, "sft": sft}
 

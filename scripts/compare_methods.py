@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core import loop
-from dllmrl_core.config import RunConfig, load_run_config
+from dllmrl_core.drive import loop
+from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.models import MaskPredictor
 from dllmrl_core.training.warm_start import ensure_warm_start
 

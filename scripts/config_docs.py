@@ -35,7 +35,7 @@ INTRO = """\
 
 A run is configured by one YAML file. `python -m services.launch` (the Ray system),
 `python -m dllmrl_core.loop` (one process) and `python -m services.evaluate` read a **run config**
-(`RunConfig` in `dllmrl_core/config.py`, all sections below); `dllmrl sft` reads an
+(`RunConfig` in `dllmrl_core/drive/config.py`, all sections below); `dllmrl sft` reads an
 **SFT config** ([last section](#sft-configs-dllmrl-sft)).
 
 ## How a config is read
@@ -356,7 +356,7 @@ def config_files() -> list[str]:
 
 def collect() -> tuple[list[Section], list[Section]]:
     """(RunConfig sections, SFTRunConfig sections); raises MissingDescription."""
-    from dllmrl_core.config import RunConfig
+    from dllmrl_core.drive.config import RunConfig
     from dllmrl_core.training.warm_start import SFTRunConfig
 
     missing: list[str] = []

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from anywhere without installing
     sys.path.insert(0, str(ROOT))
 
-from dllmrl_core.config import load_run_config  # noqa: E402
+from dllmrl_core.drive.config import load_run_config  # noqa: E402
 from dllmrl_core.planning import auto_micro_rows, plan_run  # noqa: E402
 from dllmrl_core.planning.estimate import GiB  # noqa: E402
 

@@ -32,21 +32,21 @@ from pathlib import Path
 import ray
 import torch
 
-from dllmrl_core.config import RunConfig, dump_config
-from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import (across_lengths, before_after, eval_chunks, eval_file, eval_metrics, summarize,
+from dllmrl_core.drive.config import RunConfig, dump_config
+from dllmrl_core.rollout.prompts import PromptStream, group_prompts
+from dllmrl_core.drive.heldout import (across_lengths, before_after, eval_chunks, eval_file, eval_metrics, summarize,
                                    write_generations)
-from dllmrl_core.metrics import MetricsLog, batch_metrics
-from dllmrl_core.plots import plot_run
+from dllmrl_core.drive.metrics import MetricsLog, batch_metrics
+from dllmrl_core.drive.plots import plot_run
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
 from services.jobs import Chunk, RolloutPool, eval_jobs, score, texts
-from services.learner import LearnerFailure, LearnerGroup
-from services.rewards import RewardActor
-from services.rollout import RolloutJob, RolloutWorker
+from services.learner_group import LearnerFailure, LearnerGroup
+from services.reward_actors import RewardActor
+from services.rollout_worker import RolloutJob, RolloutWorker
 from services.status import StatusActor
-from services.weights import WeightStore
+from services.weight_store import WeightStore
 
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
 MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s, at most this

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core.config import RunConfig, load_run_config
-from dllmrl_core.evaluation import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
+from dllmrl_core.drive.config import RunConfig, load_run_config
+from dllmrl_core.drive.heldout import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
 
@@ -67,8 +67,8 @@ def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], samplers: li
 
     from dllmrl_core.models import load_tokenizer
     from services.jobs import RolloutPool, eval_jobs, score, texts
-    from services.rewards import RewardActor
-    from services.rollout import RolloutWorker
+    from services.reward_actors import RewardActor
+    from services.rollout_worker import RolloutWorker
 
     rc, model = cfg.rollout, cfg.model.model_copy(update={"adapter": adapter})
     pool = RolloutPool([RolloutWorker.options(num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,

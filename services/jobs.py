@@ -2,7 +2,7 @@
 
 Shared by the Controller (training and periodic evaluation) and the evaluation service. The
 actors that sample are the rollout workers (`RolloutPool`) or, under placement colocated, the
-learner ranks (`services.learner.LearnerGroup`); both take chunk c on actor c mod n and hand
+learner ranks (`services.learner_group.LearnerGroup`); both take chunk c on actor c mod n and hand
 finished chunks to `score` through `completed`.
 """
 
@@ -16,10 +16,10 @@ import ray
 import torch
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from dllmrl_core.evaluation import eval_prompts
+from dllmrl_core.drive.heldout import eval_prompts
 from dllmrl_core.sampling import SamplerConfig
-from services.rewards import gather, score_items
-from services.rollout import RolloutJob
+from services.reward_actors import gather, score_items
+from services.rollout_worker import RolloutJob
 
 UNAVAILABLE_PAUSE_S = 0.2  # before handing a job to the next worker when one was restarting
 

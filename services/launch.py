@@ -19,8 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from dllmrl_core.config import RunConfig, dump_config, load_run_config
-from dllmrl_core.runtime import keep_freed_memory
+from dllmrl_core.drive.config import RunConfig, dump_config, load_run_config
+from dllmrl_core.drive.runtime import keep_freed_memory
 
 
 def local_resources(cfg: RunConfig) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dllmrl_core.config import load_run_config
+from dllmrl_core.drive.config import load_run_config
 from dllmrl_core.training.warm_start import SFTRunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def test_run_config_loads(path):
 
 
 def test_sft_configs_load():
-    from dllmrl_core.config import load_config
+    from dllmrl_core.drive.config import load_config
 
     for path in (ROOT / "configs").glob("*sft*.yaml"):
         load_config(SFTRunConfig, path)
@@ -69,7 +69,7 @@ def test_each_recipe_trains_and_tests_on_its_papers_data():
 
 
 def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
-    from dllmrl_core.config import RL_SAMPLER, RunConfig
+    from dllmrl_core.drive.config import RL_SAMPLER, RunConfig
 
     cfg = RunConfig.parse({"task": {"name": "countdown"}, "sampler": {"gen_length": 256}})
     assert cfg.sampler.gen_length == 256 and cfg.sampler.temperature == RL_SAMPLER["temperature"] > 0
@@ -84,7 +84,7 @@ def test_gpu_md_shows_the_current_memory_plan_of_every_recipe():
 @pytest.mark.parametrize("name, warned", [("diffu_grpo", True), ("sapo", True), ("dispo", True),
                                           ("agrpo", False), ("egspo", False)])
 def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name, warned):
-    from dllmrl_core.config import RunConfig
+    from dllmrl_core.drive.config import RunConfig
 
     data = {"task": {"name": "countdown"}, "algorithm": {"name": name}}
     assert RunConfig.parse(data).staleness_warning() is None  # on-policy: nothing to say

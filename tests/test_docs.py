@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.contract.configbase import ConfigModel
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -17,7 +17,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the table, then one JSON line ({"fits", "actors": {name: {"peak_gib", "capacity_gib", ...}}});
     exit 1 if an actor does not fit."""
-    from dllmrl_core.config import load_run_config
+    from dllmrl_core.drive.config import load_run_config
     from dllmrl_core.planning import plan_run, render
     from dllmrl_core.planning.estimate import GiB
 

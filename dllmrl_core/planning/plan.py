@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.planning.estimate import (GiB, Lora, Precision, block_backward, head_bytes, inference_activations,
                                            kv_cache, sampler_vocab, saved_activations)
 from dllmrl_core.planning.shape import ModelShape, model_shape
 
 if TYPE_CHECKING:
-    from dllmrl_core.config import RunConfig
+    from dllmrl_core.drive.config import RunConfig
 
 
 class PlanConfig(ConfigModel):

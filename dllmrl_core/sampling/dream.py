@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.sampling.draw import row_chunks
 from dllmrl_core.sampling.trace import Trace

@@ -43,13 +43,13 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.sampling.dream import DreamOptions, denoise_dream
 from dllmrl_core.sampling.draw import propose, select_top, truncates
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
-from dllmrl_core.types import RolloutBatch
+from dllmrl_core.contract.types import RolloutBatch
 
 
 class SamplerConfig(ConfigModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 
 from dllmrl_core.tasks import agrpo, prompts, tags
 from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id

@@ -18,12 +18,12 @@ import torch
 from dllmrl_core.models.llada import set_activation_checkpointing
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout import special_tokens
+from dllmrl_core.rollout.generate import special_tokens
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.lora import adapter_state
 from dllmrl_core.training.optim import build_optimizer
 from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_step, unwrap
-from dllmrl_core.types import ScoredBatch
+from dllmrl_core.contract.types import ScoredBatch
 
 
 def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:

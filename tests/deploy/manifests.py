@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from dllmrl_core.config import RunConfig, load_run_config
+from dllmrl_core.drive.config import RunConfig, load_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from dllmrl_core.config import RunConfig  # noqa: E402
+from dllmrl_core.drive.config import RunConfig  # noqa: E402
 from services.launch import run  # noqa: E402
 from tests.services.conftest import run_config  # noqa: E402
 

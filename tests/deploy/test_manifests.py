@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dllmrl_core.config import load_run_config
+from dllmrl_core.drive.config import load_run_config
 from tests.deploy.manifests import (DEPLOY, DOCKERFILE, RAYCLUSTER, RAYJOB, ROOT, RUNTIME_ENV, VM_CLUSTER,
                                     cluster_config, demands, dockerfile_workdir, entrypoint_config,
                                     kuberay_pools, load, package_version, per_node, pins, serving, vm_pools)

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.loop import run as loop_run
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
 from tests.services.conftest import run_config
 from tests.services.test_faults import kill_learner_at

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from dllmrl_core.config import RunConfig
+from dllmrl_core.drive.config import RunConfig
 from services.evaluate import adapter_dir, main as evaluate_main
 from services.launch import run as ray_run
 from tests.services.conftest import run_config

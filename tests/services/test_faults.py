@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from ray.util.placement_group import placement_group, remove_placement_group
 
-from dllmrl_core.config import RunConfig
+from dllmrl_core.drive.config import RunConfig
 from services.launch import run as ray_run
 from tests.services.conftest import run_config
 

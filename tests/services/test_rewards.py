@@ -4,8 +4,9 @@ import os
 import time
 
 from dllmrl_core.tasks import CountdownExample
-from dllmrl_core.verdict import VerifyItem, serve
-from services.rewards import TimedPool, gather
+from dllmrl_core.contract.verdict import VerifyItem
+from dllmrl_core.verify.verifier import serve
+from services.reward_actors import TimedPool, gather
 
 EX = CountdownExample((30, 100, 93), 23)
 
@@ -13,7 +14,7 @@ EX = CountdownExample((30, 100, 93), 23)
 def stalling_serve(conn, task, reward_set, protocol):
     """A verifier that hangs on "hang" and dies on "die"; anything else is verified normally."""
     from dllmrl_core.tasks import get_task
-    from dllmrl_core.verdict import verify
+    from dllmrl_core.verify.verifier import verify
 
     while (job := conn.recv()) is not None:
         index, item = job

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.loop import run as loop_run
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
 from tests.services.conftest import run_config
 

@@ -8,16 +8,16 @@ import pytest
 import ray
 import torch
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.data import group_prompts
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.rollout.prompts import group_prompts
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.lora import adapter_params, load_adapter_state
 from dllmrl_core.training.policy import load_policy
 from services.controller import Controller
-from services.rollout import RolloutJob, RolloutWorker, run_job
-from services.weights import AdapterWire, WeightStore, fetch, publish
+from services.rollout_worker import RolloutJob, RolloutWorker, run_job
+from services.weight_store import AdapterWire, WeightStore, fetch, publish
 from tests.services.conftest import run_config
 
 

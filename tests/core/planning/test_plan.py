@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dllmrl_core.config import load_run_config
+from dllmrl_core.drive.config import load_run_config
 from dllmrl_core.models.llada import LLaDAConfig, LLaDAModelLM
 from dllmrl_core.planning import auto_micro_rows, plan_run
 from dllmrl_core.planning.estimate import Lora, Precision, block_saved

@@ -18,7 +18,7 @@ from dllmrl_core.models.llada import KVCache
 from dllmrl_core.models.tiny import TinySpec, write_tiny
 from dllmrl_core.sampling import SamplerConfig, generate
 from dllmrl_core.sampling.cached import native_module, step_logits
-from dllmrl_core.types import RolloutBatch
+from dllmrl_core.contract.types import RolloutBatch
 from tests.core.sampling.test_sampler import FixedLogits, spy_on
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: left padded

@@ -13,7 +13,8 @@ from multiprocessing.connection import wait
 
 import ray
 
-from dllmrl_core.verdict import Verdict, VerifyItem, serve
+from dllmrl_core.contract.verdict import Verdict, VerifyItem
+from dllmrl_core.verify.verifier import serve
 
 
 class TimedPool:

@@ -12,7 +12,7 @@ options of a method under another method's name are one-line errors naming the k
     train:      TrainConfig (below)
     rollout, reward, learner, status: the Ray system's actors (the loop ignores them)
     checkpoint:  where checkpoints and metrics go, how a run resumes
-    eval:       dllmrl_core.evaluation.EvalConfig (held-out evaluation)
+    eval:       dllmrl_core.drive.heldout.EvalConfig (held-out evaluation)
     placement:  disaggregated (rollout and learner actors) or colocated (one worker per GPU does both)
     plan:       dllmrl_core.planning.PlanConfig (the memory plan checked before a run starts)
     warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
@@ -26,8 +26,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from dllmrl_core.configbase import ConfigModel
-from dllmrl_core.evaluation import EvalConfig
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.drive.heldout import EvalConfig
 from dllmrl_core.objectives import agrpo as _agrpo
 from dllmrl_core.objectives import diffu_grpo as _diffu_grpo
 from dllmrl_core.objectives import dispo as _dispo

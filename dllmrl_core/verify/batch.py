@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dllmrl_core.types import RolloutBatch, ScoredBatch
-from dllmrl_core.verdict import Verdict, VerifyItem
+from dllmrl_core.contract.types import RolloutBatch, ScoredBatch
+from dllmrl_core.contract.verdict import Verdict, VerifyItem
 
 
 def decode(tokenizer, ids: torch.Tensor) -> list[str]:

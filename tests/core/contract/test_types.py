@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dllmrl_core.types import RolloutBatch, StepLogits
+from dllmrl_core.contract.types import RolloutBatch, StepLogits
 
 M = 9  # mask id
 
@@ -50,9 +50,9 @@ def test_step_logits_rows():
 
 
 def test_scored_batch_keeps_each_completions_accuracy_as_a_share():
-    from dllmrl_core.scoring import scored_batch
-    from dllmrl_core.types import BranchSet
-    from dllmrl_core.verdict import Verdict
+    from dllmrl_core.verify.batch import scored_batch
+    from dllmrl_core.contract.types import BranchSet
+    from dllmrl_core.contract.verdict import Verdict
 
     b = batch()
     b.branches = BranchSet(kind="sapo", source_row=torch.tensor([0, 1]), step=torch.tensor([1, 1]),

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from pydantic import Field, field_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import render_prompts
@@ -201,8 +201,8 @@ def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler:
                    batch_size: int = 64) -> tuple[list[str], list]:
     """In-process evaluation (the single-process loop's): (texts, verdicts) per example, in order."""
     from dllmrl_core.sampling import sample
-    from dllmrl_core.scoring import decode
-    from dllmrl_core.verdict import verify
+    from dllmrl_core.verify.batch import decode
+    from dllmrl_core.verify.verifier import verify
 
     policy.model.eval()
     texts, verdicts = [], []

@@ -20,7 +20,7 @@ import numpy as np
 import ray
 import torch
 
-from dllmrl_core.types import tensor_views
+from dllmrl_core.contract.types import tensor_views
 
 _BITS = {torch.bfloat16: torch.int16}  # dtypes numpy lacks -> a numpy dtype of the same size
 

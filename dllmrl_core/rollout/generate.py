@@ -7,7 +7,7 @@ import torch
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.objectives.common import SpecialTokens
 from dllmrl_core.sampling import SamplerConfig, sample
-from dllmrl_core.types import RolloutBatch
+from dllmrl_core.contract.types import RolloutBatch
 
 
 def special_tokens(policy: MaskPredictor) -> SpecialTokens:
