@@ -71,7 +71,8 @@ def predictor(vocab: int):
 def block_work(model, B: int, W: int, case: dict) -> int:
     """Peak bytes of commit_block + Trace.commit on fixed logits [B, W, V] (all W positions masked)."""
     from dllmrl_core.sampling.draw import truncates
-    from dllmrl_core.sampling.sampler import SamplerConfig, commit_block
+    from dllmrl_core.sampling.config import SamplerConfig
+    from dllmrl_core.sampling.denoise import commit_block
     from dllmrl_core.sampling.trace import Trace
 
     cfg = SamplerConfig.parse(dict(gen_length=W, steps=W // 2, block_length=W, **case))

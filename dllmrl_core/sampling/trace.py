@@ -11,7 +11,7 @@ from dllmrl_core.sampling.draw import row_chunks, score_rows, support_mask, temp
 from dllmrl_core.contract.types import StepLogits
 
 if TYPE_CHECKING:
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
 
 class Trace:

@@ -16,7 +16,8 @@ from pydantic import Field
 from dllmrl_core.contract.configbase import ConfigModel
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice, content_id
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 

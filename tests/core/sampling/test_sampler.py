@@ -123,7 +123,7 @@ def test_recorded_logps_and_entropy_match_a_recompute(predictor, prompts):
 
 def test_top_p_rules_hand_computed():
     from dllmrl_core.sampling.draw import support_mask
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
     def kept(probs, **knobs):
         logits = torch.tensor(probs).log()[None]                           # T = 1: softmax(ℓ) = probs
