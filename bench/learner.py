@@ -115,7 +115,7 @@ def build_batches(args, run_dir: Path) -> dict[str, dict]:
     """One scored batch per method from the same prompts and sampling seed, saved under run_dir."""
     from dllmrl_core.drive.loop import rollout_batch
     from dllmrl_core.tasks import load_split
-    from dllmrl_core.training.learner import batch_generator
+    from dllmrl_core.rollout.generate import batch_generator
     from dllmrl_core.training.policy import load_policy
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,11 @@ from dllmrl_core.drive.heldout import (across_lengths, before_after, eval_file, 
 from dllmrl_core.drive.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.drive.plots import plot_run
-from dllmrl_core.rollout.generate import generate_rollouts
+from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
 from dllmrl_core.verify.batch import completions_to_verify, scored_batch
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
-from dllmrl_core.training.learner import Learner, batch_generator
+from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics

@@ -18,7 +18,7 @@ import torch
 from dllmrl_core.models.llada import set_activation_checkpointing
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout.generate import special_tokens
+from dllmrl_core.models.tokens import special_tokens
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.lora import adapter_state
 from dllmrl_core.training.optim import build_optimizer
@@ -127,9 +127,3 @@ def merge_metrics(parts: list[StepMetrics]) -> StepMetrics:
     return replace(first, loss=sum(m.loss for m in parts), kl=mean("kl"), clip_frac=mean("clip_frac"),
                    ratio_mean=mean("ratio_mean"), ratio_max=max(m.ratio_max for m in parts), entropy=mean("entropy"),
                    tokens=sum(m.tokens for m in parts))
-
-
-def batch_generator(seed: int, batch: int, chunk: int, device: torch.device) -> torch.Generator:
-    """The sampling RNG of one rollout chunk: a pure function of (seed, batch, chunk), so a lost
-    chunk is regenerated identically by any worker and a resumed run continues the same stream."""
-    return torch.Generator(device).manual_seed((seed * 1_000_003 + batch) * 1_009 + chunk)

@@ -7,7 +7,8 @@ from dllmrl_core.likelihood import step_query, token_logp
 from dllmrl_core.models import MaskPredictor, encode_prompts
 from dllmrl_core.objectives import OBJECTIVES, agrpo
 from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout.generate import generate_rollouts, special_tokens
+from dllmrl_core.models.tokens import special_tokens
+from dllmrl_core.rollout.generate import generate_rollouts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.lora import LoraSettings, adapter_digest, adapter_state, add_lora
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
