@@ -146,13 +146,15 @@ def build_batches(args, run_dir: Path) -> dict[str, dict]:
 
 def learner_run(args, method: str, batch_file: str, run_dir: str) -> dict:
     """Build the Learner as the loop does, load the batch, time prepare and --steps steps, measure memory."""
+    from dllmrl_core.planning import Topology, micro_rows
     from dllmrl_core.training.learner import Learner
     from dllmrl_core.training.policy import load_policy
 
     cfg = make_config(args, method, run_dir)
     torch.manual_seed(cfg.train.seed)
     policy, _ = load_policy(cfg.model)
-    learner = Learner.build(cfg, policy)
+    learner = Learner.build(cfg.learn_settings(), policy,
+                            micro_rows(cfg, Topology.single_process(policy.device), policy.device))
     scored = torch.load(batch_file, weights_only=False)
     counter = CallCounter(policy)
     gc.collect()
@@ -161,7 +163,7 @@ def learner_run(args, method: str, batch_file: str, run_dir: str) -> dict:
     learner.prepare(scored)
     prepare_s = clock(args) - start
     prepare_calls = counter.take()
-    terms = learner.iterations[0]
+    terms = learner.batch_terms[0]
     step_s, metrics = [], None
     for _ in range(args.steps):
         start = clock(args)

@@ -59,9 +59,9 @@ SKIP = 2  # steps left out at the start
 
 # --- configuration --------------------------------------------------------------------------------
 def make_config(config: str, steps: int, out: Path, *extra: str):
-    from dllmrl_core.drive.config import load_run_config
+    from services.settings import load_system_config
 
-    return load_run_config(config, [f"train.steps={steps}", "eval.before=false", "eval.after=false", "eval.every=0",
+    return load_system_config(config, [f"train.steps={steps}", "eval.before=false", "eval.after=false", "eval.every=0",
                                     "status.enabled=false", f"checkpoint.dir={out}", "checkpoint.save_every=0",
                                     "train.max_staleness=0", *extra])
 

@@ -1,20 +1,25 @@
-"""`dllmrl` command line: one subcommand per module in `dllmrl_core/commands/`."""
+"""The core's `dllmrl` subcommands, one per module in `dllmrl_core/commands/`.
+
+The installed `dllmrl` command is `services/cli.py`, which adds the Ray system's `plan`;
+`python -m dllmrl_core.cli` runs the core's alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dllmrl_core.commands import generate, plan, score, sft
+from dllmrl_core.commands import generate, score, sft
 from dllmrl_core.drive.runtime import keep_freed_memory
 
-COMMANDS = {"generate": generate, "plan": plan, "score": score, "sft": sft}
+COMMANDS = {"generate": generate, "score": score, "sft": sft}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, commands: dict | None = None) -> int:
+    """Parse `argv` and run the chosen subcommand: a module with `register(parser)` that sets `args.run`."""
     parser = argparse.ArgumentParser(prog="dllmrl", description="RL for masked diffusion language models")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, module in COMMANDS.items():
+    for name, module in sorted((commands or COMMANDS).items()):
         module.register(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
     keep_freed_memory()

@@ -32,7 +32,7 @@ from pathlib import Path
 import ray
 import torch
 
-from dllmrl_core.drive.config import RunConfig, dump_config
+from dllmrl_core.drive.config import dump_config
 from dllmrl_core.rollout.prompts import PromptStream, group_prompts
 from dllmrl_core.drive.heldout import (across_lengths, before_after, eval_chunks, eval_file, eval_metrics, summarize,
                                    write_generations)
@@ -45,6 +45,7 @@ from services.jobs import Chunk, RolloutPool, eval_jobs, score, texts
 from services.learner_group import LearnerFailure, LearnerGroup
 from services.reward_actors import RewardActor
 from services.rollout_worker import RolloutJob, RolloutWorker
+from services.settings import SystemConfig
 from services.status import StatusActor
 from services.weight_store import WeightStore
 
@@ -69,14 +70,14 @@ def split_groups(group_ids: torch.Tensor, parts: int) -> list[torch.Tensor]:
 
 @ray.remote(num_cpus=0)
 class Controller:
-    def __init__(self, cfg: RunConfig, name: str):
+    def __init__(self, cfg: SystemConfig, name: str):
         self.cfg, self.name = cfg, name
         self.mu = cfg.iterations
         self.inflight: dict[int, InFlight] = {}
         self.step = self.published = self.restarts = self.generated = 0
         self.last: dict[str, float] = {}
         self.last_failure = ""
-        self.colocated = cfg.placement == "colocated"
+        self.colocated = cfg.colocated
         self.parts = cfg.learner.num_workers if self.colocated else cfg.rollout.num_workers  # chunks per batch
         self.learners: LearnerGroup | None = None
         self.started = time.perf_counter()

@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.drive.heldout import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
+from services.settings import SystemConfig, load_system_config
 
 
 def adapter_dir(path: str) -> str | None:
@@ -41,7 +41,7 @@ def adapter_dir(path: str) -> str | None:
     raise FileNotFoundError(f"--checkpoint {path}: no PEFT adapter there (adapter_config.json)")
 
 
-def task_config(cfg: RunConfig, name: str) -> TaskConfig:
+def task_config(cfg: SystemConfig, name: str) -> TaskConfig:
     """The run's task section for its own task; for any other task its default data with the run's
     evaluation protocol, prompt style (where the task has it) and data_dir."""
     if name == cfg.task.name:
@@ -55,13 +55,13 @@ def task_config(cfg: RunConfig, name: str) -> TaskConfig:
 Results = dict[str, dict[str, dict[int, EvalSummary]]]  # task -> steps ("L/2" or a count) -> length -> summary
 
 
-def sweep(cfg: RunConfig, lengths: list[int], steps: list[int | None]) -> list[tuple[str, object]]:
+def sweep(cfg: SystemConfig, lengths: list[int], steps: list[int | None]) -> list[tuple[str, object]]:
     """(steps label, greedy sampler) for every step setting and length; None steps = gen_length / 2
     (label "L/2"). A step count that does not fit a length is a ValueError naming both."""
     return [("L/2" if s is None else str(s), eval_sampler(n, cfg.eval.block_length, s)) for s in steps for n in lengths]
 
 
-def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], samplers: list[tuple[str, object]],
+def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers: list[tuple[str, object]],
              limit: int | None, out: Path) -> Results:
     import ray
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output directory (default: <checkpoint.dir>/eval)")
     args = parser.parse_args(argv)
     try:
-        cfg = load_run_config(args.config, args.overrides)
+        cfg = load_system_config(args.config, args.overrides)
         adapter = adapter_dir(args.checkpoint)
         tasks = args.tasks.split(",") if args.tasks else [cfg.task.name]
         lengths = (int_list(args.gen_lengths, "--gen-lengths") if args.gen_lengths

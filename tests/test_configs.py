@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dllmrl_core.drive.config import load_run_config
+from dllmrl_core.drive.config import SYSTEM_SECTIONS, RunConfig, load_run_config
 from dllmrl_core.training.warm_start import SFTRunConfig
+from services.settings import SystemConfig, load_system_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sft" not in p.name)
@@ -15,8 +16,17 @@ RUN_CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sft" not 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_run_config_loads(path):
-    cfg = load_run_config(path)
+    cfg = load_system_config(path)
     assert cfg.checkpoint.save_every % cfg.iterations == 0
+    core = load_run_config(path)  # what the single-process loop reads: the same core sections
+    assert type(core) is RunConfig and core.model_dump() == RunConfig.parse(
+        {k: v for k, v in cfg.model_dump().items() if k not in SYSTEM_SECTIONS}).model_dump()
+
+
+def test_the_system_sections_are_exactly_those_the_core_sets_aside():
+    assert set(SystemConfig.model_fields) - set(RunConfig.model_fields) == set(SYSTEM_SECTIONS)
+    with pytest.raises(ValueError, match="rollout: unknown key"):  # the core alone does not know them
+        RunConfig.parse({"task": {"name": "countdown"}, "rollout": {"num_workers": 2}})
 
 
 def test_sft_configs_load():

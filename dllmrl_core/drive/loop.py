@@ -25,6 +25,7 @@ from dllmrl_core.drive.heldout import (across_lengths, before_after, eval_file, 
                                    write_generations)
 from dllmrl_core.drive.metrics import MetricsLog, batch_metrics
 from dllmrl_core.objectives import get_objective
+from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.drive.plots import plot_run
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
 from dllmrl_core.verify.batch import completions_to_verify, scored_batch
@@ -95,7 +96,8 @@ def run(cfg: RunConfig, on_step=None) -> dict:
     torch.manual_seed(cfg.train.seed)
     policy, tokenizer = load_policy(cfg.model)
     task, train = cfg.task.task, load_split(cfg.task, "train")
-    learner = Learner.build(cfg, policy)
+    learner = Learner.build(cfg.learn_settings(), policy,
+                            micro_rows(cfg, Topology.single_process(policy.device), policy.device))
     stream, first = PromptStream(train.examples, seed=cfg.train.seed), 0
     resume = checkpoint.resolve(cfg.checkpoint.dir, cfg.checkpoint.resume)
     if resume is not None:
