@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core.drive.heldout import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
+from dllmrl_core.drive.heldout import EvalSummary, eval_sampler, evaluate_once, summarize
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
 from services.settings import SystemConfig, load_system_config
@@ -66,29 +66,21 @@ def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers:
     import ray
 
     from dllmrl_core.models import load_tokenizer
-    from services.jobs import RolloutPool, eval_jobs, score, texts
-    from services.reward_actors import RewardActor
-    from services.rollout_worker import RolloutWorker
+    from services.jobs import RolloutPool, remote_generate
+    from services.reward_actors import start_reward_actors
 
-    rc, model = cfg.rollout, cfg.model.model_copy(update={"adapter": adapter})
-    pool = RolloutPool([RolloutWorker.options(num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
-                                              resources=rc.resources).remote(model, cfg.algorithm, cfg.train.seed,
-                                                                             None, max(1, int(rc.num_cpus_per_worker)))
-                        for _ in range(rc.num_workers)])
+    model = cfg.model.model_copy(update={"adapter": adapter})
+    pool = RolloutPool.start(cfg.rollout, model, cfg.algorithm, cfg.train.seed, None)
     tokenizer, results = load_tokenizer(cfg.model.path), {}
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]
-        parts = eval_chunks(len(examples), len(pool.workers), cfg.eval.batch_rows)
-        rewards = [RewardActor.options(num_cpus=cfg.reward.num_cpus_per_actor).remote(
-            name, tc.reward_set, tc.eval_protocol, cfg.reward.processes_per_actor, cfg.reward.timeout_s)
-            for _ in range(cfg.reward.num_actors)]
+        rewards = start_reward_actors(cfg.reward, tc)
+        generate = remote_generate(pool, rewards, tokenizer, tc.task, tc.prompt_style, None, cfg.eval.batch_rows)
         for label, sampler in samplers:
-            chunks = pool.submit(eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None, parts))
-            chunks, main, _ = score(pool, rewards, chunks)
-            write_generations(out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json", tc.task,
-                              examples, texts(chunks), main, sampler)
-            result = results.setdefault(name, {}).setdefault(label, {})[sampler.gen_length] = summarize(main)
+            path = out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json"
+            verdicts = evaluate_once(generate, tc.task, examples, sampler, path)
+            result = results.setdefault(name, {}).setdefault(label, {})[sampler.gen_length] = summarize(verdicts)
             print(f"{name} @ {sampler.gen_length} tokens, {sampler.steps} steps: {result.accuracy:.2f}%", flush=True)
         for actor in rewards:
             ray.kill(actor)

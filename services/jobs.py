@@ -16,10 +16,12 @@ import ray
 import torch
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from dllmrl_core.drive.heldout import eval_prompts
+from dllmrl_core.drive.heldout import Generate, eval_chunks, eval_prompts
 from dllmrl_core.sampling import SamplerConfig
+from dllmrl_core.training.policy import ModelConfig
 from services.reward_actors import gather, score_items
-from services.rollout_worker import RolloutJob
+from services.rollout_worker import RolloutJob, RolloutWorker
+from services.settings import RolloutConfig
 
 UNAVAILABLE_PAUSE_S = 0.2  # before handing a job to the next worker when one was restarting
 
@@ -78,6 +80,19 @@ class RolloutPool:
     def __init__(self, workers: list):
         self.workers = workers
         self.regenerated = 0  # chunks lost with their worker and generated again
+
+    @classmethod
+    def start(cls, settings: RolloutConfig, model: ModelConfig, algorithm, seed: int, store, name: str = "") -> RolloutPool:
+        """settings.num_workers rollout workers with the model (and adapter) of `model`, pulling
+        versions from `store` (None: never); named `<name>rollout-<i>` when `name` is given."""
+        return cls([RolloutWorker.options(name=f"{name}rollout-{i}" if name else None,
+                                          num_cpus=settings.num_cpus_per_worker, num_gpus=settings.num_gpus_per_worker,
+                                          resources=settings.resources)
+                    .remote(model, algorithm, seed, store, max(1, int(settings.num_cpus_per_worker)))
+                    for i in range(settings.num_workers)])
+
+    def __len__(self) -> int:
+        return len(self.workers)
 
     def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
         return submit(self.workers, jobs)
@@ -144,3 +159,15 @@ def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfi
 def texts(chunks: list[Chunk]) -> list[str]:
     """The completions of evaluation chunks (no branches), in batch order."""
     return [item.text for chunk in chunks for item in ray.get(chunk.items)]
+
+
+def remote_generate(samplers, rewards: list, tokenizer, task, style: str, version: int | None,
+                    batch_rows: int | None) -> Generate:
+    """Evaluation on actors (`DriverCore.evaluate`, services.evaluate): the examples split into
+    greedy jobs over the actors that sample (weights of `version`), verified on `rewards`."""
+    def generate(examples: list, sampler: SamplerConfig) -> tuple[list[str], list]:
+        parts = eval_chunks(len(examples), len(samplers), batch_rows)
+        chunks = samplers.submit(eval_jobs(tokenizer, task, examples, style, sampler, version, parts))
+        chunks, main, _ = score(samplers, rewards, chunks)
+        return texts(chunks), main
+    return generate

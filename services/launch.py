@@ -17,9 +17,7 @@ import os
 import sys
 import time
 import uuid
-from pathlib import Path
 
-from dllmrl_core.drive.config import dump_config
 from dllmrl_core.drive.runtime import keep_freed_memory
 from services.settings import SystemConfig, load_system_config
 
@@ -115,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     keep_freed_memory()  # the warm start trains in this process
-    Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     start = time.perf_counter()
     if cfg.warm_start is not None:
         from dllmrl_core.training.warm_start import warm_start_with_progress

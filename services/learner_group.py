@@ -107,9 +107,9 @@ class LearnerActor:
     def load(self, path: str) -> None:
         self.learner.load(Path(path))
 
-    def save_final(self, path: str) -> None:
+    def save_final(self, directory: Path) -> None:
         """The trained adapter in PEFT format (PeftModel.from_pretrained loads it)."""
-        self.learner.save_final(Path(path))
+        self.learner.save_final(directory)
 
     def placement(self) -> dict:
         return {"rank": self.rank, "node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}
@@ -165,6 +165,9 @@ class LearnerGroup:
         _get([a.setup.remote(addr, port) for a in self.actors])
 
     # --- placement colocated: the ranks sample too (the interface of services.jobs.RolloutPool) ---
+    def __len__(self) -> int:
+        return len(self.actors)
+
     def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
         return submit(self.actors, jobs)
 
@@ -191,8 +194,8 @@ class LearnerGroup:
     def load(self, path: str) -> None:
         _get([a.load.remote(path) for a in self.actors])
 
-    def save_final(self, path: str) -> None:
-        _get(self.actors[0].save_final.remote(path))
+    def save_final(self, directory: Path) -> None:
+        _get(self.actors[0].save_final.remote(directory))
 
     def placement(self) -> list[dict]:
         return _get([a.placement.remote() for a in self.actors])

@@ -10,11 +10,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from multiprocessing.connection import wait
+from typing import TYPE_CHECKING
 
 import ray
 
 from dllmrl_core.contract.verdict import Verdict, VerifyItem
 from dllmrl_core.verify.verifier import serve
+
+if TYPE_CHECKING:  # verifier processes import this module: keep it free of torch
+    from dllmrl_core.tasks import TaskConfig
+    from services.settings import RewardConfig
 
 
 class TimedPool:
@@ -96,6 +101,15 @@ class RewardActor:
 
     def counters(self) -> dict[str, int]:
         return {"timeouts": self.pool.timeouts, "restarts": self.pool.restarts}
+
+
+def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = "") -> list:
+    """settings.num_actors reward actors for `task` (its reward set and evaluation protocol); named
+    `<name>reward-<i>` when `name` is given."""
+    return [RewardActor.options(name=f"{name}reward-{i}" if name else None, num_cpus=settings.num_cpus_per_actor,
+                                resources=settings.resources)
+            .remote(task.name, task.reward_set, task.eval_protocol, settings.processes_per_actor, settings.timeout_s)
+            for i in range(settings.num_actors)]
 
 
 def score_items(actors: list, items_ref) -> list:

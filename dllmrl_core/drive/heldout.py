@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,14 @@ import torch
 from pydantic import Field, field_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import render_prompts
 
 D1_LENGTHS = (128, 256, 512)  # d1's evaluation lengths, reported by every paper built on it
+# What a driver supplies to evaluate: (examples, greedy sampler) -> (completion texts, verdicts), in order
+Generate = Callable[[list, SamplerConfig], tuple[list[str], list[Verdict]]]
 
 
 class EvalConfig(ConfigModel):
@@ -195,6 +199,14 @@ def write_generations(path: Path, task, examples: list, texts: list[str], verdic
                       sampler: SamplerConfig) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(d1_generations(task, examples, texts, verdicts, sampler), indent=1))
+
+
+def evaluate_once(generate: Generate, task, examples: list, sampler: SamplerConfig, path: Path) -> list[Verdict]:
+    """One evaluation pass: generate and verify `examples` with `sampler`, write the generations in
+    d1's layout to `path`; returns the verdicts (one per example, in order)."""
+    texts, verdicts = generate(examples, sampler)
+    write_generations(path, task, examples, texts, verdicts, sampler)
+    return verdicts
 
 
 def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, protocol: str,
