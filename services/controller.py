@@ -4,7 +4,7 @@
               WeightStore and RolloutWorker × R
     run():    for each batch b:
                 admit b (and b+1 when max_staleness = 1)   rollout chunks → object store
-                score b's completions on the reward actors  verdicts
+                verify b's completions on the reward actors verdicts
                 μ optimizer steps on the learner group       version += μ, published
                 metrics, checkpoint, evaluation, status
 
@@ -39,7 +39,7 @@ from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.drive.heldout import Generate, ItemScore
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.rollout.prompts import group_prompts
-from services.jobs import Chunk, RolloutPool, remote_generate, score
+from services.jobs import Chunk, RolloutPool, remote_generate, verify_chunks
 from services.learner_group import LearnerFailure, LearnerGroup
 from services.reward_actors import start_reward_actors
 from services.rollout_worker import RolloutJob
@@ -135,7 +135,7 @@ class Controller:
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        flight.chunks, main, branch = score(self.samplers, self.rewards, flight.chunks)
+        flight.chunks, main, branch = verify_chunks(self.samplers, self.rewards, flight.chunks)
         self.generated += len(main) + len(branch)
         refs = [chunk.batch for chunk in flight.chunks]
         version = flight.chunks[0].job.version

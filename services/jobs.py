@@ -3,7 +3,7 @@
 Shared by the Controller (training and periodic evaluation) and the evaluation service. The
 actors that sample are the rollout workers (`RolloutPool`) or, under placement colocated, the
 learner ranks (`services.learner_group.LearnerGroup`); both take chunk c on actor c mod n and hand
-finished chunks to `score` through `completed`.
+finished chunks to `verify_chunks` through `completed`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from dllmrl_core.drive.heldout import Generate, eval_chunks, eval_prompts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.policy import ModelConfig
-from services.reward_actors import gather, score_items
+from services.reward_actors import gather, verify_items
 from services.rollout_worker import RolloutJob, RolloutWorker
 from services.settings import RolloutConfig
 
@@ -131,12 +131,12 @@ class RolloutPool:
             ray.kill(worker, no_restart=True)
 
 
-def score(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
-    """Score each chunk on the reward actors as soon as it is generated. Returns the chunks as they
+def verify_chunks(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
+    """Verify each chunk on the reward actors as soon as it is generated. Returns the chunks as they
     were generated (a lost one replaced) and the (main, branch) verdicts, all in batch order."""
     done, parts = {}, {}
     for chunk in pool.completed(chunks):
-        done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, score_items(rewards, chunk.items)
+        done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, verify_items(rewards, chunk.items)
     ordered = [done[c.job.chunk] for c in chunks]
     main, branch = [], []
     for chunk in ordered:
@@ -168,6 +168,6 @@ def remote_generate(samplers, rewards: list, tokenizer, task, style: str, versio
     def generate(examples: list, sampler: SamplerConfig) -> tuple[list[str], list]:
         parts = eval_chunks(len(examples), len(samplers), batch_rows)
         chunks = samplers.submit(eval_jobs(tokenizer, task, examples, style, sampler, version, parts))
-        chunks, main, _ = score(samplers, rewards, chunks)
+        chunks, main, _ = verify_chunks(samplers, rewards, chunks)
         return texts(chunks), main
     return generate

@@ -1,7 +1,8 @@
 """RewardActor: verifies completions in worker processes, each item under a time limit.
 
-A verification that overruns its limit scores 0 and is counted; its process is killed and
-replaced (so is one that dies). Processes, not threads: no `signal.alarm`, and a runaway
+A verification that overruns its limit scores 0 and is counted as a timeout; its process is
+killed and replaced. One whose process dies scores 0 and is counted as a crash (a verifier bug,
+not a slow input); its process is replaced too. Processes, not threads: no `signal.alarm`, and a runaway
 verifier can always be stopped. Verification is idempotent, so the actor restarts and retries.
 """
 
@@ -29,8 +30,7 @@ class TimedPool:
         self.args, self.target = (task, reward_set, protocol), target
         self.ctx = mp.get_context("spawn")
         self.workers = [self._spawn() for _ in range(processes)]
-        self.timeouts = 0
-        self.restarts = 0
+        self.timeouts = self.crashes = self.restarts = 0
 
     def _spawn(self):
         parent, child = self.ctx.Pipe()
@@ -46,6 +46,13 @@ class TimedPool:
         conn.close()
         self.workers[i] = self._spawn()
         self.restarts += 1
+
+    def _lost(self, i: int, verdict: Verdict) -> Verdict:
+        """Count a lost item (a timeout or a crash), replace its process; returns its verdict."""
+        self.timeouts += verdict.timed_out
+        self.crashes += verdict.crashed
+        self._replace(i)
+        return verdict
 
     def map(self, items: list[VerifyItem], timeout_s: float) -> list[Verdict]:
         results: list[Verdict | None] = [None] * len(items)
@@ -65,15 +72,11 @@ class TimedPool:
                 if conn in ready:
                     try:
                         results[item] = conn.recv()[1]
-                    except (EOFError, OSError):  # the process died: replace it, count the item as lost
-                        results[item] = Verdict(reward=0.0, timed_out=True)
-                        self.timeouts += 1
-                        self._replace(w)
+                    except (EOFError, OSError):  # the process died on this item
+                        results[item] = self._lost(w, Verdict(reward=0.0, crashed=True))
                     del busy[w]
                 elif time.monotonic() >= deadline:
-                    results[item] = Verdict(reward=0.0, timed_out=True)
-                    self.timeouts += 1
-                    self._replace(w)
+                    results[item] = self._lost(w, Verdict(reward=0.0, timed_out=True))
                     del busy[w]
         return results
 
@@ -94,7 +97,7 @@ class RewardActor:
         self.pool = TimedPool(processes, task, reward_set, protocol)
         self.timeout_s = timeout_s
 
-    def score(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
+    def verify(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
         """Verdicts for items[part::parts] of the list behind items_ref[0]."""
         items = ray.get(items_ref[0])[part::parts]
         return self.pool.map(items, self.timeout_s)
@@ -112,9 +115,9 @@ def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = ""
             for i in range(settings.num_actors)]
 
 
-def score_items(actors: list, items_ref) -> list:
+def verify_items(actors: list, items_ref) -> list:
     """Fan one list of items out over the actors; returns refs whose results `gather` interleaves."""
-    return [a.score.remote([items_ref], k, len(actors)) for k, a in enumerate(actors)]
+    return [a.verify.remote([items_ref], k, len(actors)) for k, a in enumerate(actors)]
 
 
 def gather(parts: list[list[Verdict]]) -> list[Verdict]:

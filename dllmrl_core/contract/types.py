@@ -283,6 +283,7 @@ class ScoredBatch:
     correct:            [B] bool   fully correct under the task's evaluation scorer
     branch_rewards:     [M] fp32 | None  total reward of each branch completion
     timeouts:           verifications that hit the time limit (scored 0), counted, never hidden
+    crashes:            verifications whose verifier process died (scored 0), counted apart from timeouts
     accuracy:           [B] fp32 | None  evaluation score as a share, points / total (1 or 0;
                         Sudoku: share of empty cells right); None = `correct` as 1 / 0
     branch_accuracy:    [M] fp32 | None  the same for each branch completion
@@ -294,6 +295,7 @@ class ScoredBatch:
     correct: torch.Tensor
     branch_rewards: torch.Tensor | None = None
     timeouts: int = 0
+    crashes: int = 0
     accuracy: torch.Tensor | None = None
     branch_accuracy: torch.Tensor | None = None
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 class Verdict:
     """reward: total training reward; components: its parts; points / total: the evaluation
     score (accuracy over a set = Σ points / Σ total; Sudoku counts cells); correct: points = total;
-    well_formed: an answer could be extracted; timed_out: the verifier hit its time limit (all 0)."""
+    well_formed: an answer could be extracted; timed_out: the verifier hit its time limit (all 0);
+    crashed: the verifier process died on this item (all 0)."""
 
     reward: float
     components: dict[str, float] = field(default_factory=dict)
@@ -20,6 +21,7 @@ class Verdict:
     total: float = 1.0
     well_formed: bool = False
     timed_out: bool = False
+    crashed: bool = False
 
     @property
     def correct(self) -> bool:

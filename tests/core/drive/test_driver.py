@@ -89,3 +89,11 @@ def test_the_step_line_follows_log_every(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("step    2  reward 1.000  correct 1.00")
     assert core.last["reward/mean"] == 0.5
+
+
+def test_timeouts_and_crashed_verifiers_are_counted_apart():
+    from dllmrl_core.contract.verdict import Verdict
+    from dllmrl_core.drive.metrics import batch_metrics
+
+    values = batch_metrics([Verdict(1.0), Verdict(0.0, timed_out=True)], [Verdict(0.0, crashed=True)], 3)
+    assert (values["reward/timeouts"], values["reward/crashes"]) == (1.0, 1.0)
