@@ -1,4 +1,4 @@
-"""Our dual-cache sampler against Fast-dLLM's own `generate_with_dual_cache` (issue 13, item 4),
+"""Our dual-cache sampler against Fast-dLLM's own `generate_with_dual_cache`,
 side by side on the same weights.
 
     git clone https://github.com/NVlabs/Fast-dLLM runs/Fast-dLLM      # once; runs/ is git-ignored

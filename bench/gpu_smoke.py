@@ -1,7 +1,7 @@
 """GPU smoke run: LLaDA-8B-shaped random weights in bf16 on one GPU; for each method at its recipe
 (configs/llada8b/<method>_gsm8k.yaml), one rollout and one learner step at the planned micro-batch,
 with measured peak memory next to the memory plan, rollout tokens/s (uncached and dual cache),
-learner tokens/s and model FLOP utilisation (issue 13, docs/gpu.md).
+learner tokens/s and model FLOP utilisation (docs/gpu.md).
 
 On a bare single-GPU machine with torch, transformers, peft and accelerate but no Ray and no network:
 

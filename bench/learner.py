@@ -1,4 +1,4 @@
-"""Learner benchmark (issue 8, item 3): step time and peak memory of each method's loss at one batch.
+"""Learner benchmark: step time and peak memory of each method's loss at one batch.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.learner            # 4 prompts × G 8, gen 64 (see docs/performance.md)
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.learner --quick    # smoke run, in-process, seconds

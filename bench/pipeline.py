@@ -1,4 +1,4 @@
-"""The Ray system against the single-process loop on identical work (issue 8, item 4).
+"""The Ray system against the single-process loop on identical work.
 
     OMP_NUM_THREADS=1 python -m bench.pipeline [--steps 12] [--rounds 3] [--threads 1] [--quick]
 
@@ -447,7 +447,7 @@ def paired(r: dict, num: str, den: str, target: float, at_most: bool = True) -> 
 
 
 def figures(r: dict) -> dict:
-    """The issue's targets, from the measurements above (absent when a part was skipped)."""
+    """The targets (docs/performance.md), from the measurements above (absent when a part was skipped)."""
     loop, sync, stale, pp = r.get("loop"), r.get("ray_sync"), r.get("ray_stale1"), r.get("publish_pull")
     out: dict = {}
     if loop and sync:

@@ -1,4 +1,4 @@
-"""Sampler benchmark (issue 8, item 2): speed, forward passes and agreement of every sampler mode,
+"""Sampler benchmark: speed, forward passes and agreement of every sampler mode,
 and the held-out accuracy of the tiny trained model in each mode.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.sampler            # full grid (see docs/performance.md)
@@ -48,7 +48,7 @@ Held-out accuracy: the tiny model on the first --eval-examples (256) Countdown t
 also at gen 64 (two blocks of 32, so the cache crosses a block boundary). The targets use the
 config's own eval length.
 
-Targets (issue 8): uncached ≥ 1.0× the plain loop (every measured cell); dual ≥ 4× uncached at
+Targets (docs/performance.md): uncached ≥ 1.0× the plain loop (every measured cell); dual ≥ 4× uncached at
 batch 8 (every batch-8 cell); dual held-out accuracy within 2 points of uncached. The last printed
 line is one JSON object with every figure and the targets' pass/fail booleans (null when a run
 leaves a target's cells out, e.g. with --modes or --gens). The uncached-vs-plain target is a near

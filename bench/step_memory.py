@@ -1,4 +1,4 @@
-"""Sampler memory benchmark (issue 13, item 5): peak bytes of one denoising step's full-vocabulary work.
+"""Sampler memory benchmark: peak bytes of one denoising step's full-vocabulary work.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.step_memory            # V = 126464 (LLaDA-8B), batch 1 and 8
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.step_memory --quick    # V = 4096, seconds

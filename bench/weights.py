@@ -1,4 +1,4 @@
-"""Weight transfer at real scale, and what a RolloutBatch costs to move (issue 8, item 5).
+"""Weight transfer at real scale, and what a RolloutBatch costs to move.
 
     OMP_NUM_THREADS=1 python -m bench.weights [--quick] [--dtype bf16|fp32] [--workers 1,2,4]
 

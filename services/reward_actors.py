@@ -102,9 +102,6 @@ class RewardActor:
         items = ray.get(items_ref[0])[part::parts]
         return self.pool.map(items, self.timeout_s)
 
-    def counters(self) -> dict[str, int]:
-        return {"timeouts": self.pool.timeouts, "restarts": self.pool.restarts}
-
 
 def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = "") -> list:
     """settings.num_actors reward actors for `task` (its reward set and evaluation protocol); named

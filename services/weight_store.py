@@ -64,9 +64,6 @@ class WeightStore:
     def clear(self) -> None:
         self.versions.clear()
 
-    def held(self) -> list[int]:
-        return sorted(self.versions)
-
 
 def publish(store, version: int, state: dict[str, torch.Tensor]) -> None:
     """Hand `state` (CPU tensors) to the store, which keeps it in the object store under `version`."""
