@@ -27,15 +27,15 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.drive.config import RunConfig
 from dllmrl_core.drive.runtime import configure_process
 from dllmrl_core.planning import Topology, micro_rows
-from dllmrl_core.verify.batch import scored_batch
 from dllmrl_core.training.ddp import wrap_ddp
 from dllmrl_core.training.learner import Learner, merge_metrics
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.step import StepMetrics
-from dllmrl_core.contract.types import RolloutBatch
+from dllmrl_core.verify.batch import scored_batch
 from services.jobs import Chunk, as_completed, submit
 from services.rollout_worker import RolloutJob, run_job
 from services.settings import LearnerConfig, SystemConfig

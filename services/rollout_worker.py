@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import ray
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
+from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
+from dllmrl_core.drive.runtime import configure_process
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
-from dllmrl_core.drive.runtime import configure_process
 from dllmrl_core.sampling import SamplerConfig, sample
-from dllmrl_core.verify.batch import completions_to_verify
-from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
 from dllmrl_core.training.lora import load_adapter_state
 from dllmrl_core.training.policy import ModelConfig, load_policy
-from dllmrl_core.contract.types import RolloutBatch
+from dllmrl_core.verify.batch import completions_to_verify
 from services.weight_store import fetch
 
 

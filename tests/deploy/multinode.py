@@ -31,8 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from services.settings import SystemConfig  # noqa: E402
 from services.launch import run  # noqa: E402
+from services.settings import SystemConfig  # noqa: E402
 from tests.services.conftest import run_config  # noqa: E402
 
 STORE = 100 * 1024**2

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from services.settings import SystemConfig
 from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 from tests.services.test_faults import kill_learner_at
 from tests.services.test_system import adapter, max_diff

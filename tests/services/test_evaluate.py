@@ -8,9 +8,9 @@ import sys
 import pytest
 import yaml
 
-from services.settings import SystemConfig
 from services.evaluate import adapter_dir, main as evaluate_main
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray

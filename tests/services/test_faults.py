@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 from ray.util.placement_group import placement_group, remove_placement_group
 
-from services.settings import SystemConfig
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray

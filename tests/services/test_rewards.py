@@ -3,8 +3,8 @@
 import os
 import time
 
-from dllmrl_core.tasks import CountdownExample
 from dllmrl_core.contract.verdict import VerifyItem
+from dllmrl_core.tasks import CountdownExample
 from dllmrl_core.verify.verifier import serve
 from services.reward_actors import TimedPool, gather
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from services.settings import SystemConfig
 from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray

@@ -8,15 +8,15 @@ import pytest
 import ray
 import torch
 
-from services.settings import SystemConfig
-from dllmrl_core.rollout.prompts import group_prompts
 from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.rollout.prompts import group_prompts
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.lora import adapter_params, load_adapter_state
 from dllmrl_core.training.policy import load_policy
 from services.controller import Controller
 from services.rollout_worker import RolloutJob, RolloutWorker, run_job
+from services.settings import SystemConfig
 from services.weight_store import AdapterWire, WeightStore, fetch, publish
 from tests.services.conftest import run_config
 

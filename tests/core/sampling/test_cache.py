@@ -13,14 +13,14 @@ import sys
 import pytest
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.models import MaskPredictor, encode_prompts, load_mask_predictor
 from dllmrl_core.models.llada import KVCache
 from dllmrl_core.models.tiny import TinySpec, write_tiny
 from dllmrl_core.sampling import SamplerConfig, generate
 from dllmrl_core.sampling.cached import native_module, step_logits
-from dllmrl_core.contract.types import RolloutBatch
-from tests.core.sampling.test_sampler import FixedLogits, spy_on
 from tests.core.batch_views import revealed_at
+from tests.core.sampling.test_sampler import FixedLogits, spy_on
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: left padded
 

@@ -10,8 +10,8 @@ from dllmrl_core.likelihood.stepwise import step_query
 from dllmrl_core.models import MaskPredictor, encode_prompts, load_mask_predictor, load_tokenizer
 from dllmrl_core.sampling import SamplerConfig, generate
 from dllmrl_core.sampling.branching import continue_from
-from tests.core.models.dream_checkpoint import MASK, dream_weights, write_dream_dir
 from tests.core.batch_views import sequence_ids
+from tests.core.models.dream_checkpoint import MASK, dream_weights, write_dream_dir
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: the batch is left-padded
 ALGS = ["maskgit_plus", "topk_margin", "entropy"]

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from dllmrl_core.models import MaskPredictor, encode_prompts
 from dllmrl_core.sampling import generate, transfer_schedule
-from tests.core.sampling.reference import llada_generate, num_transfer_tokens
 from tests.core.batch_views import revealed_at, row_logits, sequence_ids
+from tests.core.sampling.reference import llada_generate, num_transfer_tokens
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]
 
