@@ -26,7 +26,8 @@ def rows() -> list[str]:
     out = []
     for path in paths:
         cfg = load_system_config(path)
-        micro = auto_micro_rows(cfg, cfg.topology()) if cfg.optim.micro_batch_rows == "auto" else cfg.optim.micro_batch_rows
+        micro = cfg.optim.micro_batch_rows
+        micro = auto_micro_rows(cfg, cfg.topology()) if micro == "auto" else micro
         for plan in plan_run(cfg, cfg.topology()):
             out.append(f"| `{path.relative_to(ROOT)}` | {plan.actor} × {plan.count} | {plan.total / GiB:.1f} | "
                        f"{plan.peak_phase} | {micro if 'learner' in plan.actor or 'colocated' in plan.actor else '–'}"

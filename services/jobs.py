@@ -82,7 +82,8 @@ class RolloutPool:
         self.regenerated = 0  # chunks lost with their worker and generated again
 
     @classmethod
-    def start(cls, settings: RolloutConfig, model: ModelConfig, algorithm, seed: int, store, name: str = "") -> RolloutPool:
+    def start(cls, settings: RolloutConfig, model: ModelConfig, algorithm, seed: int, store,
+              name: str = "") -> RolloutPool:
         """settings.num_workers rollout workers with the model (and adapter) of `model`, pulling
         versions from `store` (None: never); named `<name>rollout-<i>` when `name` is given."""
         return cls([RolloutWorker.options(name=f"{name}rollout-{i}" if name else None,

@@ -143,7 +143,8 @@ class DriverCore:
             after = self.evaluate(step, generate) if self.cfg.eval.after or self.cfg.eval.every else []
         finally:
             self.log.close()
-        plot_run(self.dir / "metrics.jsonl", self.dir / "curve.png", f"{self.cfg.algorithm.name} on {self.cfg.task.name}")
+        title = f"{self.cfg.algorithm.name} on {self.cfg.task.name}"
+        plot_run(self.dir / "metrics.jsonl", self.dir / "curve.png", title)
         reward = self.last.get("reward/mean")
         summary = {"steps": step, "algorithm": self.cfg.algorithm.name,
                    "reward_mean": None if reward is None else round(reward, 6), "adapter_sha256": sha,

@@ -23,6 +23,8 @@ from dllmrl_core.planning.estimate import (GiB, Lora, Precision, block_backward,
 from dllmrl_core.planning.shape import ModelShape, model_shape
 
 if TYPE_CHECKING:
+    import torch
+
     from dllmrl_core.drive.config import RunConfig
 
 
@@ -46,7 +48,7 @@ class Topology:
     learner_gpus: float = 0.0     # per rank
 
     @classmethod
-    def single_process(cls, device) -> Topology:
+    def single_process(cls, device: torch.device) -> Topology:
         """The single-process loop: one learner that samples, on one GPU or on the CPU."""
         return cls(colocated=True, learner_gpus=1.0 if device.type == "cuda" else 0.0)
 
@@ -329,7 +331,7 @@ def auto_micro_rows(cfg: RunConfig, topo: Topology, gpu_memory_gib: float | None
     return 1
 
 
-def micro_rows(cfg: RunConfig, topo: Topology, device) -> int | None:
+def micro_rows(cfg: RunConfig, topo: Topology, device: torch.device) -> int | None:
     """optim.micro_batch_rows for a learner on `device`, with "auto" = the largest micro-batch the
     memory plan fits on that device's GPU memory (every row on CPU)."""
     if cfg.optim.micro_batch_rows != "auto":
