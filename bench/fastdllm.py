@@ -1,4 +1,4 @@
-"""Our dual-cache sampler against Fast-dLLM's own `generate_with_dual_cache` (issue 13, item 4),
+"""Our dual-cache sampler against Fast-dLLM's own `generate_with_dual_cache`,
 side by side on the same weights.
 
     git clone https://github.com/NVlabs/Fast-dLLM runs/Fast-dLLM      # once; runs/ is git-ignored
@@ -55,7 +55,7 @@ from pathlib import Path
 import torch
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "runs" / "Fast-dLLM"

@@ -1,7 +1,7 @@
 """GPU smoke run: LLaDA-8B-shaped random weights in bf16 on one GPU; for each method at its recipe
 (configs/llada8b/<method>_gsm8k.yaml), one rollout and one learner step at the planned micro-batch,
 with measured peak memory next to the memory plan, rollout tokens/s (uncached and dual cache),
-learner tokens/s and model FLOP utilisation (issue 13, docs/gpu.md).
+learner tokens/s and model FLOP utilisation (docs/gpu.md).
 
 On a bare single-GPU machine with torch, transformers, peft and accelerate but no Ray and no network:
 
@@ -73,9 +73,9 @@ TINY = ["model.lora.r=4", "train.prompts_per_step=4", "train.group_size=2", "sam
 
 
 def recipe(method: str, overrides: list[str]):
-    from dllmrl_core.config import load_run_config
+    from services.settings import load_system_config
 
-    return load_run_config(ROOT / "configs" / "llada8b" / f"{method}_gsm8k.yaml", overrides)
+    return load_system_config(ROOT / "configs" / "llada8b" / f"{method}_gsm8k.yaml", overrides)
 
 
 def build_base(layers: int, tiny: bool, device: torch.device):
@@ -115,11 +115,11 @@ def block_flops(base, tokens: int, T: int) -> float:
 def rollout_probe(policy, base, cfg, device) -> dict:
     """Peak memory of the method's rollout (its records and branches) and uncached / dual step times."""
     from dllmrl_core.objectives import get_objective
-    from dllmrl_core.planning.plan import chunk_rows, sampling_workers
-    from dllmrl_core.rollout import generate_rollouts
+    from dllmrl_core.planning.plan import chunk_rows
+    from dllmrl_core.rollout.generate import generate_rollouts
     from dllmrl_core.sampling import sample
 
-    rows, P, s = chunk_rows(cfg, sampling_workers(cfg)), cfg.plan.prompt_tokens, cfg.sampler
+    rows, P, s = chunk_rows(cfg, cfg.topology().samplers), cfg.plan.prompt_tokens, cfg.sampler
     g = torch.Generator(device).manual_seed(0)
     ids = torch.randint(0, base.config.embedding_size - 3, (rows, P), generator=g, device=device)
     groups = torch.arange(rows, device=device) // cfg.train.group_size
@@ -183,17 +183,17 @@ def planned(cfg, capacity_gib: float | None, micro: int) -> dict:
     """The plan's figures for what this script measures: one worker's sampling (base + adapter, the
     sampler's phases) and one learner step at `micro` rows (base + adapter with AdamW), in GiB."""
     from dllmrl_core.planning.estimate import GiB
-    from dllmrl_core.planning.plan import (adapter, learner_phases, precision, sampler_phases, sampling_workers,
-                                           setting, weights)
+    from dllmrl_core.planning.plan import adapter, learner_phases, precision, sampler_phases, setting, weights
 
     if capacity_gib is not None:
         cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update={"gpu_memory_gib": capacity_gib})})
-    s, prec, world = setting(cfg), precision(cfg, cfg.learner.num_gpus_per_worker), cfg.learner.num_workers
+    topo = cfg.topology()
+    s, prec, world = setting(cfg), precision(cfg, topo.learner_gpus), topo.learner_ranks
 
     def total(items):
         return sum(i.bytes for i in items) / GiB
 
-    sampling = {k: total(v) for k, v in sampler_phases(cfg, s, prec, sampling_workers(cfg)).items() if k != "evaluation"}
+    sampling = {k: total(v) for k, v in sampler_phases(cfg, s, prec, topo.samplers).items() if k != "evaluation"}
     resident = [weights(s, prec)]
     return {"rollout_gib": total(resident + adapter(s, False, 1, prec)) + max(sampling.values()),
             "rollout_phase_gib": sampling,
@@ -206,7 +206,7 @@ def run_method(base, method: str, args, device, capacity_gib) -> dict:
 
     cfg = recipe(method, args.override)
     policy = policy_for(base, cfg)
-    micro = auto_micro_rows(cfg, gpu_memory_gib=capacity_gib) if capacity_gib else 2
+    micro = auto_micro_rows(cfg, cfg.topology(), gpu_memory_gib=capacity_gib) if capacity_gib else 2
     try:
         rollout = rollout_probe(policy, base, cfg, device)
         learner = learner_probe(policy, base, cfg, device, micro)

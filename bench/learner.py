@@ -1,4 +1,4 @@
-"""Learner benchmark (issue 8, item 3): step time and peak memory of each method's loss at one batch.
+"""Learner benchmark: step time and peak memory of each method's loss at one batch.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.learner            # 4 prompts × G 8, gen 64 (see docs/performance.md)
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.learner --quick    # smoke run, in-process, seconds
@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
@@ -68,7 +68,7 @@ def maxrss_mb() -> float:
 
 
 def make_config(args, method: str, run_dir: str):
-    from dllmrl_core.config import load_run_config
+    from dllmrl_core.drive.config import load_run_config
 
     gen = args.gen
     return load_run_config(CONFIG, [
@@ -113,9 +113,9 @@ class CallCounter:
 
 def build_batches(args, run_dir: Path) -> dict[str, dict]:
     """One scored batch per method from the same prompts and sampling seed, saved under run_dir."""
-    from dllmrl_core.loop import rollout_batch
+    from dllmrl_core.drive.loop import rollout_batch
     from dllmrl_core.tasks import load_split
-    from dllmrl_core.training.learner import batch_generator
+    from dllmrl_core.rollout.generate import batch_generator
     from dllmrl_core.training.policy import load_policy
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,13 +146,15 @@ def build_batches(args, run_dir: Path) -> dict[str, dict]:
 
 def learner_run(args, method: str, batch_file: str, run_dir: str) -> dict:
     """Build the Learner as the loop does, load the batch, time prepare and --steps steps, measure memory."""
+    from dllmrl_core.planning import Topology, micro_rows
     from dllmrl_core.training.learner import Learner
     from dllmrl_core.training.policy import load_policy
 
     cfg = make_config(args, method, run_dir)
     torch.manual_seed(cfg.train.seed)
     policy, _ = load_policy(cfg.model)
-    learner = Learner.build(cfg, policy)
+    learner = Learner.build(cfg.learn_settings(), policy,
+                            micro_rows(cfg, Topology.single_process(policy.device), policy.device))
     scored = torch.load(batch_file, weights_only=False)
     counter = CallCounter(policy)
     gc.collect()
@@ -161,7 +163,7 @@ def learner_run(args, method: str, batch_file: str, run_dir: str) -> dict:
     learner.prepare(scored)
     prepare_s = clock(args) - start
     prepare_calls = counter.take()
-    terms = learner.iterations[0]
+    terms = learner.batch_terms[0]
     step_s, metrics = [], None
     for _ in range(args.steps):
         start = clock(args)

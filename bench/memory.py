@@ -1,5 +1,5 @@
 """Memory benchmark: peak bytes of one learner step and one rollout step at full LLaDA-8B width,
-measured, next to the memory planner's figure for the same shapes (issue 13, docs/gpu.md).
+measured, next to the memory planner's figure for the same shapes (docs/gpu.md).
 
     OMP_NUM_THREADS=2 .venv/bin/python -m bench.memory                 # LLaDA-8B width, 1 and 2 layers (~10 GiB)
     .venv/bin/python -m bench.memory --quick                            # small width, seconds (the test's smoke run)
@@ -28,8 +28,8 @@ allocated when it starts (weights, adapter, AdamW moments after one warm-up step
 The planner's figure for the same shapes comes from `dllmrl_core.planning` (CPU precision). Each case
 runs in a fresh subprocess (one model build each) unless `--inprocess`.
 
-Against the code before this issue, check out that commit and run this file from there with
-`--cases learner:<method>:full` (the `full` mode only uses interfaces that existed then).
+Against an older commit, check it out and run this file from there with
+`--cases learner:<method>:full` (the `full` mode uses only the oldest interfaces).
 The last printed line is one JSON object.
 """
 
@@ -143,7 +143,7 @@ def run_learner(args, policy, method: str, mode: str) -> dict:
     from dllmrl_core.training.optim import OptimConfig, build_optimizer
     from dllmrl_core.training.step import train_step
 
-    policy.gather_logits = mode != "full"  # (an unknown attribute before this issue: harmless there)
+    policy.gather_logits = mode != "full"  # (unknown to older commits: harmless there)
     if mode == "ckpt":
         from dllmrl_core.models.llada import set_activation_checkpointing
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.layers, args.rows, args.prompt, args.gen = [1], 2, 16, 64
         args.cases = args.cases if "--cases" in argv else ["learner:diffu_grpo:gathered",
                                                                    "rollout:diffu_grpo:gathered"]
-    from dllmrl_core.runtime import configure_process
+    from dllmrl_core.drive.runtime import configure_process
 
     configure_process(int(os.environ.get("OMP_NUM_THREADS", "2")))
     if args.child:

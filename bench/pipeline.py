@@ -1,11 +1,11 @@
-"""The Ray system against the single-process loop on identical work (issue 8, item 4).
+"""The Ray system against the single-process loop on identical work.
 
     OMP_NUM_THREADS=1 python -m bench.pipeline [--steps 12] [--rounds 3] [--threads 1] [--quick]
 
 Runs configs/tiny_countdown.yaml (no evaluation, no status server, fresh checkpoint directories)
 for --steps steps, and measures:
 
-  loop            dllmrl_core.loop.run in this process (--threads torch threads), with timing hooks
+  loop            dllmrl_core.drive.loop.run in this process (--threads torch threads), with timing hooks
                   on the policy's forward passes and on backward (model compute), per phase
   ray_sync        services.launch.run on a private local Ray instance, train.max_staleness 0; rollout
                   worker and learner with --threads CPUs (= torch threads) each, like the loop
@@ -51,7 +51,7 @@ import torch
 
 from bench import emit
 from bench.procs import cpu_per_step, tree_cpu
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 CONFIG = "configs/tiny_countdown.yaml"
 SKIP = 2  # steps left out at the start
@@ -59,9 +59,9 @@ SKIP = 2  # steps left out at the start
 
 # --- configuration --------------------------------------------------------------------------------
 def make_config(config: str, steps: int, out: Path, *extra: str):
-    from dllmrl_core.config import load_run_config
+    from services.settings import load_system_config
 
-    return load_run_config(config, [f"train.steps={steps}", "eval.before=false", "eval.after=false", "eval.every=0",
+    return load_system_config(config, [f"train.steps={steps}", "eval.before=false", "eval.after=false", "eval.every=0",
                                     "status.enabled=false", f"checkpoint.dir={out}", "checkpoint.save_every=0",
                                     "train.max_staleness=0", *extra])
 
@@ -139,7 +139,7 @@ class ComputeProbe:
 
 
 def run_loop(cfg) -> dict:
-    import dllmrl_core.loop as loop
+    import dllmrl_core.drive.loop as loop
     from dllmrl_core.training.learner import Learner
 
     probe, times, cpu = ComputeProbe(), {}, {}
@@ -279,9 +279,9 @@ def publish_pull(cfg, rounds: int) -> dict:
     """One adapter version through the real actors: learner rank 0 publishes, a worker pulls it."""
     import ray
 
-    from services.learner import LearnerGroup
-    from services.rollout import RolloutWorker
-    from services.weights import WeightStore
+    from services.learner_group import LearnerGroup
+    from services.rollout_worker import RolloutWorker
+    from services.weight_store import WeightStore
 
     store = WeightStore.options(name="bench-pp/weights").remote(keep=3)
     group = LearnerGroup(cfg, name="bench-pp/")
@@ -314,13 +314,13 @@ def rollout_scaling(cfg, counts: list[int], batches: int) -> dict:
     """Completions/s of n RolloutWorkers on the same `batches` batches (plus one warm-up batch)."""
     import ray
 
-    from dllmrl_core.data import PromptStream, group_prompts
+    from dllmrl_core.rollout.prompts import PromptStream, group_prompts
     from dllmrl_core.models import load_tokenizer
     from dllmrl_core.tasks import load_split
     from services.controller import split_groups
     from services.jobs import submit
-    from services.rollout import RolloutJob, RolloutWorker
-    from services.weights import WeightStore
+    from services.rollout_worker import RolloutJob, RolloutWorker
+    from services.weight_store import WeightStore
 
     tokenizer = load_tokenizer(cfg.model.path)
     task, train = cfg.task.task, load_split(cfg.task, "train")
@@ -447,7 +447,7 @@ def paired(r: dict, num: str, den: str, target: float, at_most: bool = True) -> 
 
 
 def figures(r: dict) -> dict:
-    """The issue's targets, from the measurements above (absent when a part was skipped)."""
+    """The targets (docs/performance.md), from the measurements above (absent when a part was skipped)."""
     loop, sync, stale, pp = r.get("loop"), r.get("ray_sync"), r.get("ray_stale1"), r.get("publish_pull")
     out: dict = {}
     if loop and sync:

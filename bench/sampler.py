@@ -1,4 +1,4 @@
-"""Sampler benchmark (issue 8, item 2): speed, forward passes and agreement of every sampler mode,
+"""Sampler benchmark: speed, forward passes and agreement of every sampler mode,
 and the held-out accuracy of the tiny trained model in each mode.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.sampler            # full grid (see docs/performance.md)
@@ -43,12 +43,12 @@ and the cost is interpolated linearly: blocks × (first + last) / 2. Agreement i
 such cells (null).
 
 Held-out accuracy: the tiny model on the first --eval-examples (256) Countdown test problems with
-`dllmrl_core.evaluation.evaluate_local`, the config's task, prompt style and protocol and
+`dllmrl_core.drive.heldout.evaluate_local`, the config's task, prompt style and protocol and
 `eval_sampler(cfg eval gen_length, cfg eval block_length)` (greedy, steps = gen / 2), once per mode;
 also at gen 64 (two blocks of 32, so the cache crosses a block boundary). The targets use the
 config's own eval length.
 
-Targets (issue 8): uncached ≥ 1.0× the plain loop (every measured cell); dual ≥ 4× uncached at
+Targets (docs/performance.md): uncached ≥ 1.0× the plain loop (every measured cell); dual ≥ 4× uncached at
 batch 8 (every batch-8 cell); dual held-out accuracy within 2 points of uncached. The last printed
 line is one JSON object with every figure and the targets' pass/fail booleans (null when a run
 leaves a target's cells out, e.g. with --modes or --gens). The uncached-vs-plain target is a near
@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
@@ -236,7 +236,7 @@ def tiny_checkpoint(cfg, path: Path, quick: bool, tmp: Path) -> tuple[Path, bool
 
 def countdown_prompts(cfg, tokenizer, n: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n Countdown test prompts (d1 eval rendering), left-padded to exactly `length` tokens."""
-    from dllmrl_core.evaluation import eval_prompts
+    from dllmrl_core.drive.heldout import eval_prompts
     from dllmrl_core.tasks import load_split
 
     examples = load_split(cfg.task, "test").examples[:n]
@@ -336,7 +336,7 @@ def speed_grid(bm: BenchModel, args, prompts, tokenizer) -> list[dict]:
 
 def heldout(bm: BenchModel, cfg, tokenizer, gens: list[int], n_examples: int) -> list[dict]:
     """Held-out accuracy of the tiny model in each mode (d1 protocol, the config's task and style)."""
-    from dllmrl_core.evaluation import eval_sampler, evaluate_local, summarize
+    from dllmrl_core.drive.heldout import eval_sampler, evaluate_local, summarize
     from dllmrl_core.sampling import SamplerConfig
     from dllmrl_core.tasks import load_split
 
@@ -424,7 +424,7 @@ def parse_args(argv):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from dllmrl_core.config import load_run_config
+    from dllmrl_core.drive.config import load_run_config
     from dllmrl_core.models import load_tokenizer
     from dllmrl_core.models.tiny import TinySpec, write_tiny
 

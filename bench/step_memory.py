@@ -1,4 +1,4 @@
-"""Sampler memory benchmark (issue 13, item 5): peak bytes of one denoising step's full-vocabulary work.
+"""Sampler memory benchmark: peak bytes of one denoising step's full-vocabulary work.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.step_memory            # V = 126464 (LLaDA-8B), batch 1 and 8
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.step_memory --quick    # V = 4096, seconds
@@ -34,7 +34,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench import emit
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.drive.runtime import configure_process
 
 CASES = {
     "greedy": dict(),
@@ -71,7 +71,8 @@ def predictor(vocab: int):
 def block_work(model, B: int, W: int, case: dict) -> int:
     """Peak bytes of commit_block + Trace.commit on fixed logits [B, W, V] (all W positions masked)."""
     from dllmrl_core.sampling.draw import truncates
-    from dllmrl_core.sampling.sampler import SamplerConfig, commit_block
+    from dllmrl_core.sampling.config import SamplerConfig
+    from dllmrl_core.sampling.denoise import commit_block
     from dllmrl_core.sampling.trace import Trace
 
     cfg = SamplerConfig.parse(dict(gen_length=W, steps=W // 2, block_length=W, **case))

@@ -1,12 +1,12 @@
-"""Weight transfer at real scale, and what a RolloutBatch costs to move (issue 8, item 5).
+"""Weight transfer at real scale, and what a RolloutBatch costs to move.
 
     OMP_NUM_THREADS=1 python -m bench.weights [--quick] [--dtype bf16|fp32] [--workers 1,2,4]
 
 1. Adapter publish + pull: random tensors shaped like a rank-128 LoRA over every linear layer
    of LLaDA-8B (32 blocks; q/k/v/attn_out 4096x4096, ff_proj/up_proj 4096->12288, ff_out
    12288->4096): 335.5 M parameters, 0.67 GB in bf16 (1.34 GB in fp32). Published through the
-   WeightStore as the learner does (`services.weights.publish`), then pulled concurrently by
-   1, 2 and 4 actors the way a RolloutWorker pulls a version (`services.weights.fetch`), each
+   WeightStore as the learner does (`services.weight_store.publish`), then pulled concurrently by
+   1, 2 and 4 actors the way a RolloutWorker pulls a version (`services.weight_store.fetch`), each
    phase timed: store lookup + `ray.get` (zero-copy views of the object store), `to_torch`
    (`AdapterWire.unpack`: tensors viewing those arrays, no copy), and the one copy into
    preallocated parameters (what `load_adapter_state` does in a worker). bf16 travels as bf16
@@ -59,8 +59,8 @@ def random_adapter(shapes: dict[str, tuple[int, int]], dtype: torch.dtype, seed:
 
 
 def wire(state: dict[str, torch.Tensor]):
-    """What `services.weights.publish` sends."""
-    from services.weights import AdapterWire
+    """What `services.weight_store.publish` sends."""
+    from services.weight_store import AdapterWire
 
     return AdapterWire.pack(state)
 
@@ -91,7 +91,7 @@ def _remote_classes():
 
         def pull(self, version: int) -> dict:
             t0 = time.perf_counter()
-            [ref] = ray.get(self.store.get.remote(version))  # services.weights.fetch, split into its phases
+            [ref] = ray.get(self.store.get.remote(version))  # services.weight_store.fetch, split into its phases
             arrays = ray.get(ref)
             t1 = time.perf_counter()
             state = arrays.unpack()
@@ -158,7 +158,7 @@ def rollout_fields(rows: int, prompt: int, length: int, width: int) -> dict[str,
 
 
 def as_rollout_batch(fields: dict[str, torch.Tensor]):
-    from dllmrl_core.types import RolloutBatch
+    from dllmrl_core.contract.types import RolloutBatch
 
     return RolloutBatch(**fields, steps=128, block_length=32, temperature=0.6, mask_id=126336)
 
@@ -178,7 +178,7 @@ def ptr(a) -> int:
 def bench_adapter(shapes: dict, dtype: torch.dtype, workers: list[int], repeats: int) -> dict:
     import ray
 
-    from services.weights import WeightStore
+    from services.weight_store import WeightStore
 
     Puller, _, _ = _remote_classes()
     t0 = time.perf_counter()
@@ -200,7 +200,7 @@ def bench_adapter(shapes: dict, dtype: torch.dtype, workers: list[int], repeats:
         for _ in range(repeats):
             version += 1
             t0 = time.perf_counter()
-            ray.get(store.publish.remote(version, wire(state)))  # = services.weights.publish
+            ray.get(store.publish.remote(version, wire(state)))  # = services.weight_store.publish
             publish_s.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             results = ray.get([p.pull.remote(version) for p in pullers[:n]])

@@ -1,59 +1,25 @@
-"""`dllmrl` command line: one subcommand per module in `dllmrl_core/commands/`."""
+"""The core's `dllmrl` subcommands, one per module in `dllmrl_core/commands/`.
+
+The installed `dllmrl` command is `services/cli.py`, which adds the Ray system's `plan`;
+`python -m dllmrl_core.cli` runs the core's alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, get_args, get_origin
 
-from dllmrl_core.commands import generate, plan, score, sft
-from dllmrl_core.runtime import keep_freed_memory
+from dllmrl_core.commands import generate, score, sft
+from dllmrl_core.drive.runtime import keep_freed_memory
 
-COMMANDS = {"generate": generate, "plan": plan, "score": score, "sft": sft}
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, model: Any, defaults: dict | None = None,
-                         prefix: str = "") -> None:
-    """One `--flag` per field of a ConfigModel (type, default and help taken from the field); a nested
-    ConfigModel's fields get `--section-field` flags (`--dream-alg`; read back with `config_values`)."""
-    from pydantic import BaseModel
-
-    defaults = defaults or {}
-    for name, field in model.model_fields.items():
-        kind = field.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            add_config_arguments(parser, kind, defaults.get(name), prefix=f"{prefix}{name}.")
-            continue
-        flag = "--" + (prefix + name).replace("_", "-").replace(".", "-")
-        default = defaults.get(name, field.default)
-        help_text = f"{field.description or name} (default: {default})"
-        options = [a for a in get_args(kind) if a is not type(None)]
-        common = dict(dest=prefix + name, default=default, help=help_text)
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-        elif get_origin(kind) is not None and all(isinstance(a, str) for a in options):
-            parser.add_argument(flag, choices=options, **common)
-        else:
-            parser.add_argument(flag, type=options[0] if options else kind,
-                                metavar=(prefix + name).replace(".", "_").upper(), **common)
+COMMANDS = {"generate": generate, "score": score, "sft": sft}
 
 
-def config_values(args: argparse.Namespace, model: Any, prefix: str = "") -> dict[str, Any]:
-    """The values of `add_config_arguments`' flags as the (nested) dict `model` parses."""
-    from pydantic import BaseModel
-
-    values = {}
-    for name, field in model.model_fields.items():
-        kind = field.annotation
-        nested = isinstance(kind, type) and issubclass(kind, BaseModel)
-        values[name] = config_values(args, kind, f"{prefix}{name}.") if nested else getattr(args, prefix + name)
-    return values
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, commands: dict | None = None) -> int:
+    """Parse `argv` and run the chosen subcommand: a module with `register(parser)` that sets `args.run`."""
     parser = argparse.ArgumentParser(prog="dllmrl", description="RL for masked diffusion language models")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, module in COMMANDS.items():
+    for name, module in sorted((commands or COMMANDS).items()):
         module.register(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
     keep_freed_memory()

@@ -24,8 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core import loop
-from dllmrl_core.config import RunConfig, load_run_config
+from dllmrl_core.drive import loop
+from dllmrl_core.drive.config import RunConfig, load_run_config
+from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.models import MaskPredictor
 from dllmrl_core.training.warm_start import ensure_warm_start
 
@@ -49,7 +50,7 @@ class ForwardCounter:
                 self.tokens += int(input_ids.numel())
             return call(predictor, input_ids, attention_mask)
         MaskPredictor.__call__ = counted
-        loop.evaluate = self.pausing(loop.evaluate)
+        DriverCore.evaluate = self.pausing(DriverCore.evaluate)
 
     def pausing(self, fn):
         def wrapped(*args, **kwargs):

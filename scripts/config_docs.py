@@ -1,4 +1,4 @@
-"""Write docs/configuration.md from the config models: every key of RunConfig, with its type,
+"""Write docs/configuration.md from the config models: every key of a run config, with its type,
 default and description.
 
     python scripts/config_docs.py          # (re)write docs/configuration.md
@@ -35,8 +35,11 @@ INTRO = """\
 
 A run is configured by one YAML file. `python -m services.launch` (the Ray system),
 `python -m dllmrl_core.loop` (one process) and `python -m services.evaluate` read a **run config**
-(`RunConfig` in `dllmrl_core/config.py`, all sections below); `dllmrl sft` reads an
-**SFT config** ([last section](#sft-configs-dllmrl-sft)).
+(all sections below); `dllmrl sft` reads an **SFT config** ([last section](#sft-configs-dllmrl-sft)).
+Each layer owns its sections: `RunConfig` (`dllmrl_core/drive/config.py`) composes the core's, from
+`model` to `warm_start`; `SystemConfig` (`services/settings.py`) adds the Ray system's,
+`placement`, `rollout`, `reward`, `learner` and `status`, which the single-process loop sets aside
+unread.
 
 ## How a config is read
 
@@ -51,19 +54,20 @@ A run is configured by one YAML file. `python -m services.launch` (the Ray syste
    `optim.bogus: unknown key (valid: lr, betas, weight_decay, max_grad_norm, schedule, warmup_steps, micro_batch_rows)`.
    Options of one method filed under another fail the same way
    (`algorithm.agrpo.num_branches: unknown key (valid: mc_samples, ...)`).
-4. Checks across sections (`RunConfig`): `checkpoint.save_every` is a multiple of the method's
+4. Checks across sections (`RunConfig`, `SystemConfig`): `checkpoint.save_every` is a multiple of the method's
    optimizer steps per batch (μ); `sampler.temperature > 0`; for SAPO
    `algorithm.sapo.continuation_extra_masks` is a multiple of `sampler.block_length`,
    `sampler.steps ≥ 2` and `sampler.style: llada`. The sampler itself requires `gen_length`
    divisible by `block_length` and `steps` divisible by the number of blocks; with `style: dream`
    (Dream's own loop, no blocks) `block_length` equals `gen_length`, and LLaDA-only options
    (`cfg_scale`, `confidence_eos_eot_inf`, `llada_rng`, `cache`, `threshold`) are errors.
+   `placement: colocated` needs `train.max_staleness: 0`.
 5. The resolved config (every default filled in) is written to `<checkpoint.dir>/config.yaml` and
    into every checkpoint.
 
 Reading the tables: *type* `int ≥ 1` is an integer of at least 1, `one of a | b` lists the
 accepted strings, `null` is YAML's null. *Default* is the value a key takes when it is left out
-of a section you write. A section you leave out entirely takes `RunConfig`'s default for it,
+of a section you write. A section you leave out entirely takes the run config's default for it,
 which is the same except where a *default* cell says otherwise.
 """
 SFT_INTRO = """\
@@ -355,14 +359,14 @@ def config_files() -> list[str]:
 
 
 def collect() -> tuple[list[Section], list[Section]]:
-    """(RunConfig sections, SFTRunConfig sections); raises MissingDescription."""
-    from dllmrl_core.config import RunConfig
+    """(run config sections, SFTRunConfig sections); raises MissingDescription."""
     from dllmrl_core.training.warm_start import SFTRunConfig
+    from services.settings import SystemConfig
 
     missing: list[str] = []
     seen: dict[type, str] = {}
     run: list[Section] = []
-    walk(RunConfig, "", 0, docstring(RunConfig) or "", None, run, missing, seen)
+    walk(SystemConfig, "", 0, docstring(SystemConfig) or "", None, run, missing, seen)
     sft: list[Section] = []
     walk(SFTRunConfig, "", 0, docstring(SFTRunConfig) or "", None, sft, missing, seen)
     if missing:
@@ -371,7 +375,7 @@ def collect() -> tuple[list[Section], list[Section]]:
 
 
 def key_paths() -> list[str]:
-    """Every documented leaf key of RunConfig, as a dotted path."""
+    """Every documented leaf key of a run config (SystemConfig), as a dotted path."""
     run, _ = collect()
     return [k.path for s in run for k in s.keys]
 

@@ -1,12 +1,25 @@
-"""The Ray layer: thin actors that hold a dllmrl_core object and call it.
+"""The Ray layer: thin actors that hold a dllmrl_core object and call it, and the entry points that
+start them. Every module of the package:
 
-    launch.py      entry point: validate the config, connect to Ray, start the Controller, wait
-    controller.py  Controller actor: the loop, admission (staleness), evaluation, checkpoints
-    rollout.py     RolloutWorker actors: base model + adapter, the sampler and branching (run_job)
-    jobs.py        chunks of a batch to the actors that sample (RolloutPool), completions to rewards
-    rewards.py     RewardActor pool: verification in worker processes with a time limit
-    learner.py     LearnerGroup: learner actors in a placement group, DDP; under placement colocated
-                   the same actors also sample
-    weights.py     WeightStore actor: versioned adapters through the object store
-    status.py      StatusActor: FastAPI /health /status /metrics
+    launch.py          `python -m services.launch CFG.yaml`: validate the config and its memory plan,
+                       warm start, connect to Ray, start the Controller, wait for the summary
+    settings.py        the system's own config sections (placement, rollout, reward, learner, status)
+                       and SystemConfig, the whole run config file
+    controller.py      Controller actor: the distributed driver (admission under the staleness
+                       bound, dispatch, learner restarts, status); its records go through the core's
+                       DriverCore, as the single-process loop's do
+    jobs.py            RolloutPool and the dispatch helpers: chunks of a batch to the actors that
+                       sample, their completions to the reward actors, evaluation on actors
+    rollout_worker.py  RolloutWorker actors: base model + adapter, the sampler and branching (run_job)
+    reward_actors.py   RewardActor: verification in worker processes under a per-item time limit
+    learner_group.py   LearnerGroup: learner actors (one Learner each) in a placement group, DDP;
+                       under placement colocated the same actors also sample
+    weight_store.py    WeightStore actor: versioned adapters through the object store
+    status.py          StatusActor: FastAPI /health /status /metrics
+    evaluate.py        `python -m services.evaluate CFG.yaml --checkpoint DIR`: evaluate a checkpoint
+                       on rollout workers, optionally sweeping lengths and step counts
+    cli.py             the `dllmrl` command: the core's subcommands and `plan`
+    plan_command.py    `dllmrl plan`: the memory plan of every actor of a run
+
+Architecture, data at each boundary and what runs where: docs/architecture.md.
 """

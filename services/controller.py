@@ -4,9 +4,13 @@
               WeightStore and RolloutWorker × R
     run():    for each batch b:
                 admit b (and b+1 when max_staleness = 1)   rollout chunks → object store
-                score b's completions on the reward actors  verdicts
+                verify b's completions on the reward actors verdicts
                 μ optimizer steps on the learner group       version += μ, published
-                metrics, evaluation, checkpoint, status
+                metrics, checkpoint, evaluation, status
+
+What a run records (config, metrics and step lines, checkpoints, evaluations, the final adapter
+and the summary) goes through `DriverCore` (dllmrl_core/drive/driver.py), as in the
+single-process loop: the two drivers differ only in where rollout, reward and learning run.
 
 Placement disaggregated: rollout workers sample with adapters the learners publish through the
 WeightStore. Placement colocated: the learner ranks sample their chunks themselves and nothing is
@@ -27,26 +31,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import ray
 import torch
 
-from dllmrl_core.config import RunConfig, dump_config
-from dllmrl_core.data import PromptStream, group_prompts
-from dllmrl_core.evaluation import (across_lengths, before_after, eval_chunks, eval_file, eval_metrics, summarize,
-                                   write_generations)
-from dllmrl_core.metrics import MetricsLog, batch_metrics
-from dllmrl_core.plots import plot_run
+from dllmrl_core.drive.driver import DriverCore
+from dllmrl_core.drive.heldout import Generate, ItemScore
 from dllmrl_core.models import load_tokenizer
-from dllmrl_core.tasks import load_split
-from dllmrl_core.training import checkpoint
-from services.jobs import Chunk, RolloutPool, eval_jobs, score, texts
-from services.learner import LearnerFailure, LearnerGroup
-from services.rewards import RewardActor
-from services.rollout import RolloutJob, RolloutWorker
+from dllmrl_core.rollout.prompts import group_prompts
+from services.jobs import Chunk, RolloutPool, remote_generate, verify_chunks
+from services.learner_group import LearnerFailure, LearnerGroup
+from services.reward_actors import start_reward_actors
+from services.rollout_worker import RolloutJob
+from services.settings import SystemConfig
 from services.status import StatusActor
-from services.weights import WeightStore
+from services.weight_store import WeightStore
 
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
 MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s, at most this
@@ -69,14 +68,13 @@ def split_groups(group_ids: torch.Tensor, parts: int) -> list[torch.Tensor]:
 
 @ray.remote(num_cpus=0)
 class Controller:
-    def __init__(self, cfg: RunConfig, name: str):
+    def __init__(self, cfg: SystemConfig, name: str):
         self.cfg, self.name = cfg, name
         self.mu = cfg.iterations
         self.inflight: dict[int, InFlight] = {}
         self.step = self.published = self.restarts = self.generated = 0
-        self.last: dict[str, float] = {}
         self.last_failure = ""
-        self.colocated = cfg.placement == "colocated"
+        self.colocated = cfg.colocated
         self.parts = cfg.learner.num_workers if self.colocated else cfg.rollout.num_workers  # chunks per batch
         self.learners: LearnerGroup | None = None
         self.started = time.perf_counter()
@@ -86,9 +84,8 @@ class Controller:
         """Start every actor; returns the status URL ('' when disabled)."""
         cfg, n = self.cfg, self.name
         self.tokenizer = load_tokenizer(cfg.model.path)
-        self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
-        self.test = load_split(cfg.task, "test") if cfg.eval.active else None
-        self.stream = PromptStream(self.train.examples, seed=cfg.train.seed)
+        self.core = DriverCore(cfg)
+        self.task = self.core.task
         self.status = None
         if cfg.status.enabled:
             s = cfg.status
@@ -98,17 +95,8 @@ class Controller:
             # a rollout can still ask for the version of each in-flight batch, and the newest: with
             # max_staleness s those are the newest s + 1 (a version is published every μ steps)
             self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
-            rc = cfg.rollout
-            self.rollout = RolloutPool([RolloutWorker.options(
-                name=f"{n}rollout-{i}", num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
-                resources=rc.resources).remote(cfg.model, cfg.algorithm, cfg.train.seed, self.store,
-                                               max(1, int(rc.num_cpus_per_worker))) for i in range(rc.num_workers)])
-        wc = cfg.reward
-        self.rewards = [RewardActor.options(name=f"{n}reward-{i}", num_cpus=wc.num_cpus_per_actor,
-                                            resources=wc.resources).remote(
-            cfg.task.name, cfg.task.reward_set, cfg.task.eval_protocol, wc.processes_per_actor, wc.timeout_s)
-            for i in range(wc.num_actors)]
-        self.log = MetricsLog(cfg.checkpoint.dir)
+            self.rollout = RolloutPool.start(cfg.rollout, cfg.model, cfg.algorithm, cfg.train.seed, self.store, name=n)
+        self.rewards = start_reward_actors(cfg.reward, cfg.task, name=n)
         self._start_learners(cfg.checkpoint.resume)
         return ray.get(self.status.url.remote()) if self.status else ""
 
@@ -119,13 +107,7 @@ class Controller:
 
     def _restore(self, resume: str | None) -> None:
         """Continue from a checkpoint (or start fresh) and push its weights before any generation."""
-        found = checkpoint.resolve(self.cfg.checkpoint.dir, resume)
-        self.step, self.stream.epoch, self.stream.cursor = 0, 0, 0
-        if found is not None:
-            state = checkpoint.read_state(found)
-            self.learners.load(str(found))
-            self.step = state["step"]
-            self.stream.epoch, self.stream.cursor = state["stream"]["epoch"], state["stream"]["cursor"]
+        self.step, self.stream = self.core.resume(resume, lambda found: self.learners.load(str(found)))
         if self.store is not None:
             ray.get(self.store.clear.remote())
         self.inflight.clear()
@@ -153,7 +135,7 @@ class Controller:
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        flight.chunks, main, branch = score(self.samplers, self.rewards, flight.chunks)
+        flight.chunks, main, branch = verify_chunks(self.samplers, self.rewards, flight.chunks)
         self.generated += len(main) + len(branch)
         refs = [chunk.batch for chunk in flight.chunks]
         version = flight.chunks[0].job.version
@@ -163,27 +145,17 @@ class Controller:
             t0 = time.perf_counter()
             metrics = self.learners.learn(refs, main + branch if k == 0 else [], k)
             self.step += 1
-            values = {**batch_metrics(main, branch, version), **metrics.as_dict(),
-                      "rollout/staleness": float(self.step - 1 - version)}
-            self.log.log(self.step, values)
-            self.last = values
-            print(f"step {self.step:4d}  reward {values['reward/mean']:.3f}  correct {values['reward/correct']:.2f}  "
-                  f"loss {metrics.loss:+.4f}  kl {metrics.kl:.4f}  |g| {metrics.grad_norm:.3f}  "
-                  f"{time.perf_counter() - t0:.1f}s", flush=True)
+            self.core.record_step(self.step, main, branch, version, metrics, time.perf_counter() - t0,
+                                  extra={"rollout/staleness": float(self.step - 1 - version)})
         del self.inflight[b]
         self._after_batch(flight)
 
     def _after_batch(self, flight: InFlight) -> None:
-        cfg = self.cfg
-        if self.step % self.mu == 0 or self.step >= cfg.train.steps:
+        if self.step % self.mu == 0 or self.step >= self.cfg.train.steps:
             self._publish()
-        if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.train.steps:
+        self.core.checkpoint(self.step, flight.stream_after, lambda tmp: self.learners.save(str(tmp)))
+        if self.core.eval_due(self.step):
             self.evaluate()
-        if cfg.checkpoint.save_every and self.step % cfg.checkpoint.save_every == 0:
-            tmp = checkpoint.temp_dir(cfg.checkpoint.dir, self.step)
-            self.learners.save(str(tmp))
-            state = {"step": self.step, "version": self.step, "stream": flight.stream_after}
-            checkpoint.finalize(cfg.checkpoint.dir, tmp, self.step, state, dump_config(cfg), cfg.checkpoint.keep)
         self._report("training")
 
     # --- the loop -----------------------------------------------------------------------------
@@ -203,12 +175,10 @@ class Controller:
                 self._recover(err)
             bar.update(max(0, self.step - done))
         bar.close()
-        after = self.evaluate() if self.cfg.eval.after or self.cfg.eval.every else []
+        summary = self.core.finish(self.step, self.learners, self._generate(), before, start,
+                                   learner_restarts=self.restarts, chunks_regenerated=self.regenerated)
         self._report("finished")
-        summary = self._summary(start)
-        if before and after:
-            summary.update(before_after(before, after))
-        return summary
+        return {**summary, "placement": self.placement()}
 
     # --- learner failures -----------------------------------------------------------------------
     def _start_learners(self, resume: str | None) -> None:
@@ -251,18 +221,9 @@ class Controller:
         self._report("recovering")
         time.sleep(wait)
 
-    def _summary(self, start: float) -> dict:
-        final = Path(self.cfg.checkpoint.dir) / "final"
-        self.learners.save_final(str(final))
-        sha, norm = self.learners.digest()  # the full-precision adapter, whatever dtype was published
-        self.log.close()
-        plot_run(Path(self.cfg.checkpoint.dir) / "metrics.jsonl", Path(self.cfg.checkpoint.dir) / "curve.png",
-                 f"{self.cfg.algorithm.name} on {self.cfg.task.name}")
-        return {"steps": self.step, "algorithm": self.cfg.algorithm.name,
-                "reward_mean": round(self.last.get("reward/mean", float("nan")), 6),
-                "adapter_sha256": sha, "adapter_norm": norm, "learner_restarts": self.restarts,
-                "chunks_regenerated": self.rollout.regenerated if self.rollout else 0,
-                "wall_s": round(time.perf_counter() - start, 2), "placement": self.placement()}
+    @property
+    def regenerated(self) -> int:
+        return self.rollout.regenerated if self.rollout else 0
 
     def placement(self) -> dict:
         """Where every rollout worker and learner rank runs (node id, GPU ids); colocated: the ranks
@@ -279,32 +240,14 @@ class Controller:
         self._stop_learners()
 
     # --- evaluation and status ----------------------------------------------------------------
-    def evaluate(self) -> list:
-        """Greedy d1-protocol evaluation of the current weights on held-out examples at every
-        evaluation length: logs the summary (eval/..., and eval/<length>/... with several lengths)
-        at the current step and returns each problem's score averaged over the lengths."""
-        cfg = self.cfg
-        examples, samplers = self.test.examples[: cfg.eval.num_examples], cfg.eval.samplers(cfg.sampler.gen_length)
-        parts, per_length = eval_chunks(len(examples), self.parts, cfg.eval.batch_rows), {}
-        for sampler in samplers:
-            chunks = self.samplers.submit(eval_jobs(self.tokenizer, self.task, examples, cfg.task.prompt_style,
-                                                    sampler, self.published, parts))
-            chunks, main, _ = score(self.samplers, self.rewards, chunks)
-            length = sampler.gen_length if len(samplers) > 1 else None
-            write_generations(eval_file(cfg.checkpoint.dir, self.step, length), self.task, examples, texts(chunks),
-                              main, sampler)
-            per_length[sampler.gen_length] = main
-            if len(samplers) > 1:
-                at = summarize(main)
-                print(f"eval at step {self.step}, {sampler.gen_length} tokens: accuracy {at.accuracy:.1f}% "
-                      f"± {at.ci95:.1f}", flush=True)
-        metrics, result = eval_metrics(per_length), summarize(across_lengths(per_length))
-        self.log.log(self.step, metrics)
-        self.last.update(metrics)
-        average = f", the average over {len(samplers)} lengths" if len(samplers) > 1 else ""
-        print(f"eval at step {self.step}: accuracy {result.accuracy:.1f}% ± {result.ci95:.1f} "
-              f"(well-formed {result.well_formed:.0f}%, {result.items} problems{average})", flush=True)
-        return across_lengths(per_length)
+    def evaluate(self) -> list[ItemScore]:
+        """Greedy d1-protocol evaluation of the current weights (`DriverCore.evaluate`)."""
+        return self.core.evaluate(self.step, self._generate())
+
+    def _generate(self) -> Generate:
+        """Evaluation on this run's actors, with the weights of the current version."""
+        return remote_generate(self.samplers, self.rewards, self.tokenizer, self.task, self.cfg.task.prompt_style,
+                               self.published, self.cfg.eval.batch_rows)
 
     def _report(self, state: str) -> None:
         if self.status is None:
@@ -319,8 +262,8 @@ class Controller:
         self.status.update.remote({
             "state": state, "step": self.step, "total_steps": self.cfg.train.steps, "weight_version": self.published,
             "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
-            "reward_mean": self.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
-            "staleness": self.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
-            "last_failure": self.last_failure, "chunks_regenerated": self.rollout.regenerated if self.rollout else 0,
+            "reward_mean": self.core.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
+            "staleness": self.core.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
+            "last_failure": self.last_failure, "chunks_regenerated": self.regenerated,
             "workers": workers,
         })

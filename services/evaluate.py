@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from dllmrl_core.config import RunConfig, load_run_config
-from dllmrl_core.evaluation import EvalSummary, eval_chunks, eval_sampler, summarize, write_generations
+from dllmrl_core.drive.heldout import EvalSummary, eval_sampler, evaluate_once, summarize
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
+from services.settings import SystemConfig, load_system_config
 
 
 def adapter_dir(path: str) -> str | None:
@@ -41,7 +41,7 @@ def adapter_dir(path: str) -> str | None:
     raise FileNotFoundError(f"--checkpoint {path}: no PEFT adapter there (adapter_config.json)")
 
 
-def task_config(cfg: RunConfig, name: str) -> TaskConfig:
+def task_config(cfg: SystemConfig, name: str) -> TaskConfig:
     """The run's task section for its own task; for any other task its default data with the run's
     evaluation protocol, prompt style (where the task has it) and data_dir."""
     if name == cfg.task.name:
@@ -55,40 +55,32 @@ def task_config(cfg: RunConfig, name: str) -> TaskConfig:
 Results = dict[str, dict[str, dict[int, EvalSummary]]]  # task -> steps ("L/2" or a count) -> length -> summary
 
 
-def sweep(cfg: RunConfig, lengths: list[int], steps: list[int | None]) -> list[tuple[str, object]]:
+def sweep(cfg: SystemConfig, lengths: list[int], steps: list[int | None]) -> list[tuple[str, object]]:
     """(steps label, greedy sampler) for every step setting and length; None steps = gen_length / 2
     (label "L/2"). A step count that does not fit a length is a ValueError naming both."""
     return [("L/2" if s is None else str(s), eval_sampler(n, cfg.eval.block_length, s)) for s in steps for n in lengths]
 
 
-def evaluate(cfg: RunConfig, adapter: str | None, tasks: list[str], samplers: list[tuple[str, object]],
+def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers: list[tuple[str, object]],
              limit: int | None, out: Path) -> Results:
     import ray
 
     from dllmrl_core.models import load_tokenizer
-    from services.jobs import RolloutPool, eval_jobs, score, texts
-    from services.rewards import RewardActor
-    from services.rollout import RolloutWorker
+    from services.jobs import RolloutPool, remote_generate
+    from services.reward_actors import start_reward_actors
 
-    rc, model = cfg.rollout, cfg.model.model_copy(update={"adapter": adapter})
-    pool = RolloutPool([RolloutWorker.options(num_cpus=rc.num_cpus_per_worker, num_gpus=rc.num_gpus_per_worker,
-                                              resources=rc.resources).remote(model, cfg.algorithm, cfg.train.seed,
-                                                                             None, max(1, int(rc.num_cpus_per_worker)))
-                        for _ in range(rc.num_workers)])
+    model = cfg.model.model_copy(update={"adapter": adapter})
+    pool = RolloutPool.start(cfg.rollout, model, cfg.algorithm, cfg.train.seed, None)
     tokenizer, results = load_tokenizer(cfg.model.path), {}
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]
-        parts = eval_chunks(len(examples), len(pool.workers), cfg.eval.batch_rows)
-        rewards = [RewardActor.options(num_cpus=cfg.reward.num_cpus_per_actor).remote(
-            name, tc.reward_set, tc.eval_protocol, cfg.reward.processes_per_actor, cfg.reward.timeout_s)
-            for _ in range(cfg.reward.num_actors)]
+        rewards = start_reward_actors(cfg.reward, tc)
+        generate = remote_generate(pool, rewards, tokenizer, tc.task, tc.prompt_style, None, cfg.eval.batch_rows)
         for label, sampler in samplers:
-            chunks = pool.submit(eval_jobs(tokenizer, tc.task, examples, tc.prompt_style, sampler, None, parts))
-            chunks, main, _ = score(pool, rewards, chunks)
-            write_generations(out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json", tc.task,
-                              examples, texts(chunks), main, sampler)
-            result = results.setdefault(name, {}).setdefault(label, {})[sampler.gen_length] = summarize(main)
+            path = out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json"
+            verdicts = evaluate_once(generate, tc.task, examples, sampler, path)
+            result = results.setdefault(name, {}).setdefault(label, {})[sampler.gen_length] = summarize(verdicts)
             print(f"{name} @ {sampler.gen_length} tokens, {sampler.steps} steps: {result.accuracy:.2f}%", flush=True)
         for actor in rewards:
             ray.kill(actor)
@@ -138,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output directory (default: <checkpoint.dir>/eval)")
     args = parser.parse_args(argv)
     try:
-        cfg = load_run_config(args.config, args.overrides)
+        cfg = load_system_config(args.config, args.overrides)
         adapter = adapter_dir(args.checkpoint)
         tasks = args.tasks.split(",") if args.tasks else [cfg.task.name]
         lengths = (int_list(args.gen_lengths, "--gen-lengths") if args.gen_lengths

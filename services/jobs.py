@@ -2,8 +2,8 @@
 
 Shared by the Controller (training and periodic evaluation) and the evaluation service. The
 actors that sample are the rollout workers (`RolloutPool`) or, under placement colocated, the
-learner ranks (`services.learner.LearnerGroup`); both take chunk c on actor c mod n and hand
-finished chunks to `score` through `completed`.
+learner ranks (`services.learner_group.LearnerGroup`); both take chunk c on actor c mod n and hand
+finished chunks to `verify_chunks` through `completed`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import ray
 import torch
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from dllmrl_core.evaluation import eval_prompts
+from dllmrl_core.drive.heldout import Generate, eval_chunks, eval_prompts
 from dllmrl_core.sampling import SamplerConfig
-from services.rewards import gather, score_items
-from services.rollout import RolloutJob
+from dllmrl_core.training.policy import ModelConfig
+from services.reward_actors import gather, verify_items
+from services.rollout_worker import RolloutJob, RolloutWorker
+from services.settings import RolloutConfig
 
 UNAVAILABLE_PAUSE_S = 0.2  # before handing a job to the next worker when one was restarting
 
@@ -79,6 +81,20 @@ class RolloutPool:
         self.workers = workers
         self.regenerated = 0  # chunks lost with their worker and generated again
 
+    @classmethod
+    def start(cls, settings: RolloutConfig, model: ModelConfig, algorithm, seed: int, store,
+              name: str = "") -> RolloutPool:
+        """settings.num_workers rollout workers with the model (and adapter) of `model`, pulling
+        versions from `store` (None: never); named `<name>rollout-<i>` when `name` is given."""
+        return cls([RolloutWorker.options(name=f"{name}rollout-{i}" if name else None,
+                                          num_cpus=settings.num_cpus_per_worker, num_gpus=settings.num_gpus_per_worker,
+                                          resources=settings.resources)
+                    .remote(model, algorithm, seed, store, max(1, int(settings.num_cpus_per_worker)))
+                    for i in range(settings.num_workers)])
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
     def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
         return submit(self.workers, jobs)
 
@@ -116,12 +132,12 @@ class RolloutPool:
             ray.kill(worker, no_restart=True)
 
 
-def score(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
-    """Score each chunk on the reward actors as soon as it is generated. Returns the chunks as they
+def verify_chunks(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
+    """Verify each chunk on the reward actors as soon as it is generated. Returns the chunks as they
     were generated (a lost one replaced) and the (main, branch) verdicts, all in batch order."""
     done, parts = {}, {}
     for chunk in pool.completed(chunks):
-        done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, score_items(rewards, chunk.items)
+        done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, verify_items(rewards, chunk.items)
     ordered = [done[c.job.chunk] for c in chunks]
     main, branch = [], []
     for chunk in ordered:
@@ -144,3 +160,15 @@ def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfi
 def texts(chunks: list[Chunk]) -> list[str]:
     """The completions of evaluation chunks (no branches), in batch order."""
     return [item.text for chunk in chunks for item in ray.get(chunk.items)]
+
+
+def remote_generate(samplers, rewards: list, tokenizer, task, style: str, version: int | None,
+                    batch_rows: int | None) -> Generate:
+    """Evaluation on actors (`DriverCore.evaluate`, services.evaluate): the examples split into
+    greedy jobs over the actors that sample (weights of `version`), verified on `rewards`."""
+    def generate(examples: list, sampler: SamplerConfig) -> tuple[list[str], list]:
+        parts = eval_chunks(len(examples), len(samplers), batch_rows)
+        chunks = samplers.submit(eval_jobs(tokenizer, task, examples, style, sampler, version, parts))
+        chunks, main, _ = verify_chunks(samplers, rewards, chunks)
+        return texts(chunks), main
+    return generate

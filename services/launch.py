@@ -17,18 +17,17 @@ import os
 import sys
 import time
 import uuid
-from pathlib import Path
 
-from dllmrl_core.config import RunConfig, dump_config, load_run_config
-from dllmrl_core.runtime import keep_freed_memory
+from dllmrl_core.drive.runtime import keep_freed_memory
+from services.settings import SystemConfig, load_system_config
 
 
-def local_resources(cfg: RunConfig) -> dict:
+def local_resources(cfg: SystemConfig) -> dict:
     """Logical resources for a local cluster: whatever the config asks for (at least the cores).
     Placement colocated has no rollout workers."""
     import torch
 
-    rollouts = 0 if cfg.placement == "colocated" else cfg.rollout.num_workers
+    rollouts = 0 if cfg.colocated else cfg.rollout.num_workers
     cpus = (rollouts * cfg.rollout.num_cpus_per_worker + cfg.reward.num_actors
             * cfg.reward.num_cpus_per_actor + cfg.learner.num_workers * cfg.learner.num_cpus_per_worker)
     gpus = rollouts * cfg.rollout.num_gpus_per_worker + cfg.learner.num_workers * cfg.learner.num_gpus_per_worker
@@ -41,7 +40,7 @@ def local_resources(cfg: RunConfig) -> dict:
             "num_gpus": max(int(gpus + 0.999), torch.cuda.device_count()), "resources": custom}
 
 
-def connect(cfg: RunConfig) -> bool:
+def connect(cfg: SystemConfig) -> bool:
     """Join a running cluster (RAY_ADDRESS, else the one `ray start` left on this machine) or start
     a local one sized by the config; RAY_ADDRESS=local always starts a private local instance.
     True if this call connected (so the caller disconnects at the end), False if Ray was already
@@ -65,7 +64,7 @@ def connect(cfg: RunConfig) -> bool:
     return True
 
 
-def run(cfg: RunConfig, name: str | None = None) -> dict:
+def run(cfg: SystemConfig, name: str | None = None) -> dict:
     """Start the Controller on the connected cluster, print the status URL, wait for the summary."""
     import ray
 
@@ -86,11 +85,11 @@ def run(cfg: RunConfig, name: str | None = None) -> dict:
         ray.kill(controller, no_restart=True)
 
 
-def check_memory(cfg: RunConfig) -> None:
+def check_memory(cfg: SystemConfig) -> None:
     """The memory plan (`dllmrl plan`): every actor must fit its GPU before anything starts."""
     from dllmrl_core.planning import check
 
-    for plan in check(cfg):
+    for plan in check(cfg, cfg.topology()):
         if plan.capacity is not None:
             print(f"memory plan: {plan.verdict()}", flush=True)
 
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key.path=value")
     args = parser.parse_args(argv)
     try:
-        cfg = load_run_config(args.config, args.overrides)
+        cfg = load_system_config(args.config, args.overrides)
         from services.status import resolve_token
 
         if cfg.status.enabled:
@@ -114,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     keep_freed_memory()  # the warm start trains in this process
-    Path(cfg.checkpoint.dir).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.checkpoint.dir) / "config.yaml").write_text(dump_config(cfg))
     start = time.perf_counter()
     if cfg.warm_start is not None:
         from dllmrl_core.training.warm_start import warm_start_with_progress

@@ -7,8 +7,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import pytest  # noqa: E402
 
+from dllmrl_core.drive.runtime import configure_process  # noqa: E402
 from dllmrl_core.models.tiny import TinySpec, write_tiny  # noqa: E402
-from dllmrl_core.runtime import configure_process  # noqa: E402
 
 # Tiny models gain nothing from intra-op threads, and on a 2-core machine spinning OpenMP threads
 # slow everything down by orders of magnitude as soon as another process wants a core.

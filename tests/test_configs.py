@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dllmrl_core.config import load_run_config
+from dllmrl_core.drive.config import SYSTEM_SECTIONS, RunConfig, load_run_config
 from dllmrl_core.training.warm_start import SFTRunConfig
+from services.settings import SystemConfig, load_system_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sft" not in p.name)
@@ -15,12 +16,21 @@ RUN_CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sft" not 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_run_config_loads(path):
-    cfg = load_run_config(path)
+    cfg = load_system_config(path)
     assert cfg.checkpoint.save_every % cfg.iterations == 0
+    core = load_run_config(path)  # what the single-process loop reads: the same core sections
+    assert type(core) is RunConfig and core.model_dump() == RunConfig.parse(
+        {k: v for k, v in cfg.model_dump().items() if k not in SYSTEM_SECTIONS}).model_dump()
+
+
+def test_the_system_sections_are_exactly_those_the_core_sets_aside():
+    assert set(SystemConfig.model_fields) - set(RunConfig.model_fields) == set(SYSTEM_SECTIONS)
+    with pytest.raises(ValueError, match="rollout: unknown key"):  # the core alone does not know them
+        RunConfig.parse({"task": {"name": "countdown"}, "rollout": {"num_workers": 2}})
 
 
 def test_sft_configs_load():
-    from dllmrl_core.config import load_config
+    from dllmrl_core.drive.config import load_config
 
     for path in (ROOT / "configs").glob("*sft*.yaml"):
         load_config(SFTRunConfig, path)
@@ -69,7 +79,7 @@ def test_each_recipe_trains_and_tests_on_its_papers_data():
 
 
 def test_a_partial_sampler_section_keeps_the_rl_defaults_it_leaves_out():
-    from dllmrl_core.config import RL_SAMPLER, RunConfig
+    from dllmrl_core.drive.config import RL_SAMPLER, RunConfig
 
     cfg = RunConfig.parse({"task": {"name": "countdown"}, "sampler": {"gen_length": 256}})
     assert cfg.sampler.gen_length == 256 and cfg.sampler.temperature == RL_SAMPLER["temperature"] > 0
@@ -84,7 +94,7 @@ def test_gpu_md_shows_the_current_memory_plan_of_every_recipe():
 @pytest.mark.parametrize("name, warned", [("diffu_grpo", True), ("sapo", True), ("dispo", True),
                                           ("agrpo", False), ("egspo", False)])
 def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name, warned):
-    from dllmrl_core.config import RunConfig
+    from dllmrl_core.drive.config import RunConfig
 
     data = {"task": {"name": "countdown"}, "algorithm": {"name": name}}
     assert RunConfig.parse(data).staleness_warning() is None  # on-policy: nothing to say

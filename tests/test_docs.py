@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
+from services.settings import SystemConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -57,7 +57,7 @@ def test_configuration_md_is_up_to_date():
 
 def test_every_run_config_key_is_in_the_reference():
     text = (DOCS / "configuration.md").read_text()
-    paths = leaf_paths(RunConfig)
+    paths = leaf_paths(SystemConfig)
     assert len(paths) > 100 and "algorithm.sapo.continuation_extra_masks" in paths
     missing = [p for p in paths if f"| `{p}` |" not in text]
     assert not missing, f"undocumented keys: {missing}"

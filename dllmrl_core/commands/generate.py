@@ -8,7 +8,7 @@ SAMPLER_DEFAULTS = {"gen_length": 128, "steps": 128, "block_length": 32}  # LLaD
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from dllmrl_core.cli import add_config_arguments
+    from dllmrl_core.commands.flags import add_config_arguments
     from dllmrl_core.sampling import SamplerConfig
 
     parser.add_argument("--model", required=True, help="checkpoint directory or hub name")
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from dllmrl_core.cli import config_values
+    from dllmrl_core.commands.flags import config_values
     from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
     from dllmrl_core.models.loading import read_config_json
     from dllmrl_core.sampling import SamplerConfig, sample

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
-    from dllmrl_core.config import load_config
+    from dllmrl_core.drive.config import load_config
     from dllmrl_core.training.warm_start import SFTRunConfig, run_sft
 
     cfg = load_config(SFTRunConfig, args.config, args.overrides)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.likelihood.one_step import masked_prompt
 from dllmrl_core.likelihood.query import LogpQuery
-from dllmrl_core.types import RolloutBatch
 
 
 def branch_query(rollout: RolloutBatch, *, p_mask_prompt: float, seed: int) -> LogpQuery:

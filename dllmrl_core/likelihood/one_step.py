@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.likelihood.query import LogpQuery
-from dllmrl_core.types import RolloutBatch
 
 
 def masked_prompt(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, mask_id: int, p_mask_prompt: float,

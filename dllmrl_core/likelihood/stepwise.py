@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.likelihood.query import LogpQuery
-from dllmrl_core.types import RolloutBatch
 
 
 def step_query(rollout: RolloutBatch, rows: torch.Tensor, steps: torch.Tensor, *, behaviour: bool) -> LogpQuery:

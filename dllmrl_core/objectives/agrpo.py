@@ -28,12 +28,12 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.types import RolloutBatch, ScoredBatch
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
                                            group_advantages, no_branches, revealed_per_step, stratified_uniforms,
                                            token_pg_loss)
-from dllmrl_core.types import RolloutBatch, ScoredBatch
 
 
 class Config(ConfigModel):

@@ -10,15 +10,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from dllmrl_core.likelihood.query import LogpQuery
-
-
-@dataclass
-class SpecialTokens:
-    """Token ids objectives need (taken from the model/tokenizer, never literals)."""
-
-    mask_id: int
-    eos_id: int | None
-    stop_ids: tuple[int, ...]
+from dllmrl_core.models.tokens import SpecialTokens  # noqa: F401 - part of what every objective imports from here
 
 
 @dataclass

@@ -20,11 +20,11 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import mean_field_query
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, SpecialTokens, group_advantages,
                                            no_branches, plain_rollout, token_pg_loss)
-from dllmrl_core.types import ScoredBatch
 
 
 class Config(ConfigModel):

@@ -30,12 +30,12 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import branch_query
 from dllmrl_core.objectives import diffu_grpo
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
                                            group_advantages, row_pg_loss, token_pg_loss)
 from dllmrl_core.sampling.branching import fill_from_logits
-from dllmrl_core.types import ScoredBatch
 
 
 class Config(diffu_grpo.Config):

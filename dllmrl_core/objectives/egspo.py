@@ -38,13 +38,13 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.agrpo import last_content_step
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
                                            group_advantages, revealed_per_step, row_pg_loss)
 from dllmrl_core.sampling.branching import greedy_branches, select_steps
-from dllmrl_core.types import ScoredBatch
 
 
 class Config(ConfigModel):

@@ -36,10 +36,10 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.objectives import diffu_grpo
 from dllmrl_core.objectives.common import MemoryShape, PolicyTerm, SpecialTokens, group_advantages, plain_rollout
 from dllmrl_core.sampling.branching import sapo_continuations
-from dllmrl_core.types import ScoredBatch
 
 
 class Config(diffu_grpo.Config):

@@ -5,6 +5,7 @@
     plan.py      the per-actor plan, its verdict, `auto` micro-batches and the launch check
 """
 
-from dllmrl_core.planning.plan import ActorPlan, PlanConfig, auto_micro_rows, check, plan_run, render
+from dllmrl_core.planning.plan import (ActorPlan, PlanConfig, Topology, auto_micro_rows, check, micro_rows, plan_run,
+                                       render)
 
-__all__ = ["ActorPlan", "PlanConfig", "auto_micro_rows", "check", "plan_run", "render"]
+__all__ = ["ActorPlan", "PlanConfig", "Topology", "auto_micro_rows", "check", "micro_rows", "plan_run", "render"]

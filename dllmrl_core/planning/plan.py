@@ -5,6 +5,8 @@ Actors: a rollout worker (base model, adapter, one denoising step of its chunk o
 an evaluation, the method's branches), a learner rank (base model, adapter with its gradient and
 AdamW state, one micro-batch forward/backward), or under `placement: colocated` one worker that
 holds both and peaks at the larger of the two phases. Figures come from `planning/estimate.py`.
+How many of each there are and their GPU share is a `Topology`: the Ray layer derives it from its
+settings (services/settings.py), the single-process loop is one colocated worker.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.planning.estimate import (GiB, Lora, Precision, block_backward, head_bytes, inference_activations,
                                            kv_cache, sampler_vocab, saved_activations)
 from dllmrl_core.planning.shape import ModelShape, model_shape
 
 if TYPE_CHECKING:
-    from dllmrl_core.config import RunConfig
+    import torch
+
+    from dllmrl_core.drive.config import RunConfig
 
 
 class PlanConfig(ConfigModel):
@@ -31,6 +35,27 @@ class PlanConfig(ConfigModel):
     reserve_gib: float = Field(2.0, ge=0, description="GiB per GPU kept free: CUDA context, NCCL, allocator slack")
     prompt_tokens: int = Field(256, ge=1, description="longest prompt, in tokens, the plan assumes")
     enforce: bool = Field(True, description="services.launch refuses a config whose plan does not fit")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The actors that hold a model: how many of each and the GPUs each gets."""
+
+    colocated: bool = False       # the learner ranks also sample (no rollout workers)
+    rollout_workers: int = 1
+    rollout_gpus: float = 0.0     # per worker
+    learner_ranks: int = 1
+    learner_gpus: float = 0.0     # per rank
+
+    @classmethod
+    def single_process(cls, device: torch.device) -> Topology:
+        """The single-process loop: one learner that samples, on one GPU or on the CPU."""
+        return cls(colocated=True, learner_gpus=1.0 if device.type == "cuda" else 0.0)
+
+    @property
+    def samplers(self) -> int:
+        """How many actors split a batch's generation: the colocated workers, else the rollout workers."""
+        return self.learner_ranks if self.colocated else self.rollout_workers
 
 
 @dataclass
@@ -92,12 +117,12 @@ class Setting:
     quantize: str | None = None   # model.quantize
 
 
-def plan_run(cfg: RunConfig) -> list[ActorPlan]:
+def plan_run(cfg: RunConfig, topo: Topology) -> list[ActorPlan]:
     """Every actor kind of the run, with its items and verdict."""
     s = setting(cfg)
-    if cfg.placement == "colocated":
-        return [colocated_plan(cfg, s)]
-    return [rollout_plan(cfg, s), learner_plan(cfg, s)]
+    if topo.colocated:
+        return [colocated_plan(cfg, topo, s)]
+    return [rollout_plan(cfg, topo, s), learner_plan(cfg, topo, s)]
 
 
 def setting(cfg: RunConfig) -> Setting:
@@ -145,11 +170,6 @@ def adapter(s: Setting, trained: bool, world: int, prec: Precision) -> list[Item
     if prec.autocast:
         items.append(Item("LoRA weights cast to bf16 under autocast (kept for backward)", 2 * n))
     return items
-
-
-def sampling_workers(cfg: RunConfig) -> int:
-    """How many actors split a batch's generation: the colocated workers, else the rollout workers."""
-    return cfg.learner.num_workers if cfg.placement == "colocated" else cfg.rollout.num_workers
 
 
 def chunk_rows(cfg: RunConfig, workers: int) -> int:
@@ -247,35 +267,33 @@ def resolved_micro(cfg: RunConfig) -> int | None:
     return None if micro is None or micro == "auto" else micro
 
 
-def learner_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
-    lc = cfg.learner
-    prec = precision(cfg, lc.num_gpus_per_worker)
-    micro = auto_micro_rows(cfg) if cfg.optim.micro_batch_rows == "auto" else None
-    plan = ActorPlan("learner rank", lc.num_workers, prec.device, lc.num_gpus_per_worker,
-                     [weights(s, prec), *adapter(s, True, lc.num_workers, prec)],
-                     learner_phases(cfg, s, prec, lc.num_workers, micro), capacity(cfg, lc.num_gpus_per_worker, prec))
+def learner_plan(cfg: RunConfig, topo: Topology, s: Setting) -> ActorPlan:
+    ranks, gpus = topo.learner_ranks, topo.learner_gpus
+    prec = precision(cfg, gpus)
+    micro = auto_micro_rows(cfg, topo) if cfg.optim.micro_batch_rows == "auto" else None
+    plan = ActorPlan("learner rank", ranks, prec.device, gpus, [weights(s, prec), *adapter(s, True, ranks, prec)],
+                     learner_phases(cfg, s, prec, ranks, micro), capacity(cfg, gpus, prec))
     plan.knob = learner_knob(cfg)
     return plan
 
 
-def rollout_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
-    rc = cfg.rollout
-    prec = precision(cfg, rc.num_gpus_per_worker)
-    return ActorPlan("rollout worker", rc.num_workers, prec.device, rc.num_gpus_per_worker,
-                     [weights(s, prec), *adapter(s, False, 1, prec)], sampler_phases(cfg, s, prec, rc.num_workers),
-                     capacity(cfg, rc.num_gpus_per_worker, prec),
+def rollout_plan(cfg: RunConfig, topo: Topology, s: Setting) -> ActorPlan:
+    workers, gpus = topo.rollout_workers, topo.rollout_gpus
+    prec = precision(cfg, gpus)
+    return ActorPlan("rollout worker", workers, prec.device, gpus,
+                     [weights(s, prec), *adapter(s, False, 1, prec)], sampler_phases(cfg, s, prec, workers),
+                     capacity(cfg, gpus, prec),
                      knob="raise rollout.num_workers (fewer rows per worker), lower eval.num_examples, or set "
                           "sampler.cache: none")
 
 
-def colocated_plan(cfg: RunConfig, s: Setting) -> ActorPlan:
-    lc = cfg.learner
-    prec = precision(cfg, lc.num_gpus_per_worker)
-    micro = auto_micro_rows(cfg) if cfg.optim.micro_batch_rows == "auto" else None
-    phases = {**sampler_phases(cfg, s, prec, sampling_workers(cfg)), **learner_phases(cfg, s, prec, lc.num_workers, micro)}
-    plan = ActorPlan("colocated worker", lc.num_workers, prec.device, lc.num_gpus_per_worker,
-                     [weights(s, prec), *adapter(s, True, lc.num_workers, prec)], phases,
-                     capacity(cfg, lc.num_gpus_per_worker, prec))
+def colocated_plan(cfg: RunConfig, topo: Topology, s: Setting) -> ActorPlan:
+    ranks, gpus = topo.learner_ranks, topo.learner_gpus
+    prec = precision(cfg, gpus)
+    micro = auto_micro_rows(cfg, topo) if cfg.optim.micro_batch_rows == "auto" else None
+    phases = {**sampler_phases(cfg, s, prec, topo.samplers), **learner_phases(cfg, s, prec, ranks, micro)}
+    plan = ActorPlan("colocated worker", ranks, prec.device, gpus, [weights(s, prec), *adapter(s, True, ranks, prec)],
+                     phases, capacity(cfg, gpus, prec))
     plan.knob = learner_knob(cfg) if plan.peak_phase in ("learner step", "old/ref log-probs") else \
         "raise learner.num_workers (fewer rows per worker) or lower eval.num_examples"
     return plan
@@ -292,30 +310,41 @@ def learner_knob(cfg: RunConfig) -> str:
 AUTO_HEADROOM = 0.85  # `auto` micro-batches fill this share of the usable memory: the plan's validated error
 
 
-def auto_micro_rows(cfg: RunConfig, gpu_memory_gib: float | None = None) -> int:
+def auto_micro_rows(cfg: RunConfig, topo: Topology, gpu_memory_gib: float | None = None) -> int:
     """The largest micro-batch whose learner plan stays within AUTO_HEADROOM of the usable memory
     (1 if none does) on GPUs of `gpu_memory_gib` (default: plan.gpu_memory_gib); CPU: every row."""
     if gpu_memory_gib is not None:
         cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update={"gpu_memory_gib": gpu_memory_gib})})
     s = setting(cfg)
-    lc = cfg.learner
-    prec = precision(cfg, lc.num_gpus_per_worker)
+    ranks, gpus = topo.learner_ranks, topo.learner_gpus
+    prec = precision(cfg, gpus)
     rows_total = cfg.train.prompts_per_step * cfg.train.group_size
-    most = max(math.ceil(r / lc.num_workers) for r, _ in s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms)
-    cap = capacity(cfg, lc.num_gpus_per_worker, prec)
+    most = max(math.ceil(r / ranks) for r, _ in s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms)
+    cap = capacity(cfg, gpus, prec)
     if cap is None:
         return most
-    resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, lc.num_workers, prec)])
+    resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, ranks, prec)])
     for micro in range(most, 0, -1):
-        peak = max(sum(i.bytes for i in items) for items in learner_phases(cfg, s, prec, lc.num_workers, micro).values())
+        peak = max(sum(i.bytes for i in items) for items in learner_phases(cfg, s, prec, ranks, micro).values())
         if resident + peak <= AUTO_HEADROOM * cap:
             return micro
     return 1
 
 
-def check(cfg: RunConfig) -> list[ActorPlan]:
+def micro_rows(cfg: RunConfig, topo: Topology, device: torch.device) -> int | None:
+    """optim.micro_batch_rows for a learner on `device`, with "auto" = the largest micro-batch the
+    memory plan fits on that device's GPU memory (every row on CPU)."""
+    if cfg.optim.micro_batch_rows != "auto":
+        return cfg.optim.micro_batch_rows
+    import torch
+
+    gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.type == "cuda" else None
+    return auto_micro_rows(cfg, topo, gpu_memory_gib=gib)
+
+
+def check(cfg: RunConfig, topo: Topology) -> list[ActorPlan]:
     """Raise ValueError (one line: the actor, the figure, the knob) if any GPU actor does not fit."""
-    plans = plan_run(cfg)
+    plans = plan_run(cfg, topo)
     for plan in plans:
         if not plan.fits:
             raise ValueError(f"memory plan: {plan.verdict()} (peak: {plan.peak_phase}; `dllmrl plan` shows every item)")

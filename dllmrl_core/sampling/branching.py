@@ -15,10 +15,11 @@ from typing import Literal
 
 import torch
 
+from dllmrl_core.contract.types import BranchSet, RolloutBatch
 from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.sampling.config import SamplerConfig
+from dllmrl_core.sampling.denoise import denoise
 from dllmrl_core.sampling.draw import gumbel_argmax, gumbel_denominator_, support_mask
-from dllmrl_core.sampling.sampler import SamplerConfig, denoise
-from dllmrl_core.types import BranchSet, RolloutBatch
 
 
 def continue_from(model: MaskPredictor, rollout: RolloutBatch, rows: torch.Tensor, steps: torch.Tensor,

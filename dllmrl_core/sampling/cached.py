@@ -33,7 +33,8 @@ import torch
 
 from dllmrl_core.models.llada import KVCache, LLaDAModel, LLaDAModelLM
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.sampling.sampler import SamplerConfig, commit_block, guided_logits
+from dllmrl_core.sampling.config import SamplerConfig
+from dllmrl_core.sampling.denoise import commit_block, guided_logits
 from dllmrl_core.sampling.schedule import transfer_schedule
 from dllmrl_core.sampling.trace import Trace
 

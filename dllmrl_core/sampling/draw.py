@@ -1,5 +1,5 @@
 """The full-vocabulary math of one denoising step: top-k/top-p support, Gumbel-max draws,
-confidences, and the choice of positions to commit (sampling/sampler.py runs the loop).
+confidences, and the choice of positions to commit (sampling/denoise.py runs the loop).
 
 Everything here acts on the current block's logits [B, W, V] only (the sampler asks the model for
 those positions alone) and keeps LLaDA's numerics: float64 Gumbel-max noise and float64
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
 
 def truncates(cfg: SamplerConfig) -> bool:

@@ -39,13 +39,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.sampling.draw import row_chunks
 from dllmrl_core.sampling.trace import Trace
 
 if TYPE_CHECKING:
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
 ENTROPY_EPS = 1e-10  # Dream's epsilon inside log(p + ε) of the entropy confidence
 

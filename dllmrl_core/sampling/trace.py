@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from dllmrl_core.contract.types import StepLogits
 from dllmrl_core.sampling.draw import row_chunks, score_rows, support_mask, tempered_support, truncates
-from dllmrl_core.types import StepLogits
 
 if TYPE_CHECKING:
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
 
 class Trace:

@@ -9,22 +9,14 @@
     task.score(completion, example, "d1")         # EvalScore(correct, total, well_formed, extracted)
 """
 
-from dllmrl_core.tasks.base import (
-    REASONING_PREFILL,
-    EvalScore,
-    LoadResult,
-    RewardResult,
-    Task,
-    accuracy,
-    render_prompts,
-    well_formed_share,
-)
+from dllmrl_core.tasks.base import REASONING_PREFILL, LoadResult, Task, accuracy, render_prompts, well_formed_share
 from dllmrl_core.tasks.config import TaskConfig, load_split
 from dllmrl_core.tasks.countdown import CountdownExample, CountdownTask
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown, solve_countdown
 from dllmrl_core.tasks.gsm8k import GSM8KExample, GSM8KTask
 from dllmrl_core.tasks.math500 import MathExample, MathOptions, Math500Task
 from dllmrl_core.tasks.registry import TASKS, get_task
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.sudoku import SudokuExample, SudokuTask
 from dllmrl_core.tasks.sudoku_gen import SudokuOptions, all_grids, generate_sudoku, solve_sudoku, split_grids
 

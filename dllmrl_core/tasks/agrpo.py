@@ -42,8 +42,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dllmrl_core.tasks.base import EvalScore, RewardResult
 from dllmrl_core.tasks.equivalence import too_risky
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 
 # --- prompts (data.py), byte for byte ------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from dllmrl_core.tasks import agrpo
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.sources import read_rows
 
 RewardSet = Literal["d1", "fixed", "agrpo"]
@@ -30,33 +32,6 @@ EVAL_PROTOCOLS: tuple[str, ...] = ("d1", "fixed", "agrpo")
 REASONING_PREFILL = "<reasoning>"
 
 E = TypeVar("E")
-
-
-@dataclass(frozen=True)
-class RewardResult:
-    """A scalar reward and its named parts (d1 sums its reward functions with weight 1)."""
-
-    total: float
-    components: dict[str, float]
-
-    @classmethod
-    def of(cls, **components: float) -> RewardResult:
-        parts = {name: float(value) for name, value in components.items()}
-        return cls(total=float(sum(parts.values())), components=parts)
-
-
-@dataclass(frozen=True)
-class EvalScore:
-    """One evaluated completion: accuracy over a set is sum(correct) / sum(total).
-
-    total is 1 except for Sudoku, where it is the number of empty cells of the puzzle (d1 reports
-    cell accuracy). well_formed says whether an answer could be extracted at all.
-    """
-
-    correct: float
-    total: float
-    well_formed: bool
-    extracted: str | None
 
 
 def accuracy(scores: Iterable[EvalScore]) -> float:
@@ -145,8 +120,6 @@ class Task(ABC, Generic[E]):
 
     def system_prompt(self, style: str = "d1") -> str | None:
         """The system turn of the chat, for styles that have one (AGRPO's)."""
-        from dllmrl_core.tasks import agrpo  # agrpo builds on this module's result types
-
         return agrpo.SYSTEM[self.name] if self.check_style(style) == "agrpo" else None
 
     def messages(self, example: E, style: str = "d1", split: str = "train") -> list[dict[str, str]]:
@@ -171,8 +144,6 @@ class Task(ABC, Generic[E]):
         """Training reward of one decoded completion (special tokens already removed)."""
         chosen = check_choice(reward_set, REWARD_SETS, "reward set")
         if chosen == "agrpo":
-            from dllmrl_core.tasks import agrpo
-
             return agrpo.reward(self.name, completion, example)
         return self.reward_d1(completion, example) if chosen == "d1" else self.reward_fixed(completion, example)
 

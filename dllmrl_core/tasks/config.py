@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.tasks.base import LoadResult, Task
 from dllmrl_core.tasks.countdown import CountdownExample
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown

@@ -14,9 +14,10 @@ from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
 from dllmrl_core.tasks.arithmetic import d1_allowed_chars, evaluate_arithmetic, integer_literals
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice
 from dllmrl_core.tasks.countdown_gen import solve_countdown
 from dllmrl_core.tasks.hendrycks import balanced_boxed, boxed_answer, has_box
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 
 _DIGIT_RUN = re.compile(r"\d+")
 _D1_EXPR_RUN = re.compile(r"[0-9+\-*/() ]+")

@@ -17,7 +17,7 @@ from itertools import combinations
 
 from pydantic import Field, model_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.tasks.arithmetic import evaluate_arithmetic
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import last_number, numbers_close, numeric_equivalent, parse_plain_number
 from dllmrl_core.tasks.hendrycks import balanced_boxed
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 
 _D1_NUMBER = re.compile(r"-?\d+\.?\d*")
 _D1_GOLD = re.compile(r"\s*\$?([\d,]+(?:\.\d+)?)")

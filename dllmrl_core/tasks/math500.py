@@ -13,12 +13,13 @@ from typing import Any
 
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice, content_id
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 
 # What d1 writes as "\boxed": Python reads "\b" as a backspace, so it tests for this string.
 D1_BOXED_LITERAL = "\x08oxed"

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, EvalScore, RewardResult, Task, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice
+from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.sudoku_gen import is_valid_grid
 
 _TERMINATORS = ("<|eot_id|>", "<|endoftext|>")

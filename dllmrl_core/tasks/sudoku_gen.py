@@ -16,7 +16,7 @@ from functools import cache
 
 from pydantic import Field, model_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 
 DIGITS = "1234"
 

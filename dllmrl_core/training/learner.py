@@ -15,15 +15,17 @@ from pathlib import Path
 
 import torch
 
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.models.llada import set_activation_checkpointing
+from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.models.tokens import special_tokens
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout import special_tokens
 from dllmrl_core.training import checkpoint
-from dllmrl_core.training.lora import adapter_state
-from dllmrl_core.training.optim import build_optimizer
+from dllmrl_core.training.lora import adapter_digest, adapter_state
+from dllmrl_core.training.optim import OptimConfig, build_optimizer
 from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_step, unwrap
-from dllmrl_core.types import ScoredBatch
 
 
 def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:
@@ -36,42 +38,56 @@ def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:
     return replace(idle, weights=torch.zeros_like(idle.weights))
 
 
+@dataclass(frozen=True)
+class LearnSettings:
+    """What a learner reads of the run config (`RunConfig.learn_settings()`)."""
+
+    method: str           # algorithm.name
+    algo: ConfigModel     # algorithm.<name>: the method's own Config
+    optim: OptimConfig
+    total_steps: int      # train.steps: the learning-rate schedule's length
+    seed: int             # train.seed: the estimator generator starts from seed + 1
+
+
 @dataclass
 class Learner:
-    cfg: object  # RunConfig
-    policy: object  # MaskPredictor with a LoRA adapter (module possibly DDP-wrapped)
+    settings: LearnSettings
+    policy: MaskPredictor  # with a LoRA adapter (its module possibly DDP-wrapped)
     optimizer: torch.optim.Optimizer
     scheduler: object
     generator: torch.Generator  # CPU: estimator draws (mask seeds, sampled steps)
     rank: int = 0
     world: int = 1
     micro_rows: int | None = None  # optim.micro_batch_rows, "auto" resolved by the memory plan
-    iterations: list[list[PolicyTerm]] = field(default_factory=list)
+    batch_terms: list[list[PolicyTerm]] = field(default_factory=list)  # the terms of each of the batch's μ steps
 
     @classmethod
-    def build(cls, cfg, policy, rank: int = 0, world: int = 1) -> Learner:
-        opt, sched = build_optimizer(policy.model.parameters(), cfg.optim, cfg.train.steps)
-        if cfg.optim.activation_checkpointing:
+    def build(cls, settings: LearnSettings, policy: MaskPredictor, micro_rows: int | None = None, rank: int = 0,
+              world: int = 1) -> Learner:
+        """`micro_rows`: optim.micro_batch_rows with "auto" resolved (`dllmrl_core.planning.micro_rows`)."""
+        opt, sched = build_optimizer(policy.model.parameters(), settings.optim, settings.total_steps)
+        if settings.optim.activation_checkpointing:
             enable_activation_checkpointing(policy)
-        return cls(cfg, policy, opt, sched, torch.Generator().manual_seed(cfg.train.seed + 1), rank, world,
-                   micro_rows(cfg, policy.device))
+        return cls(settings, policy, opt, sched, torch.Generator().manual_seed(settings.seed + 1), rank, world,
+                   micro_rows)
 
     @property
     def objective(self):
-        return get_objective(self.cfg.algorithm.name)
+        return get_objective(self.settings.method)
 
     def prepare(self, scored: ScoredBatch) -> None:
         """Advantages and queries for the μ iterations of a new batch; old/ref log-probs frozen now."""
-        algo = self.cfg.algorithm.selected
+        algo = self.settings.algo
         full = self.objective.prepare(scored, algo, special_tokens(self.policy), self.generator)
-        self.iterations = [[shard(t, self.rank, self.world) for t in terms] for terms in full]
-        freeze_old_and_ref(self.policy, self.iterations, self.objective.needs_ref(algo), self.micro_rows)
+        self.batch_terms = [[shard(t, self.rank, self.world) for t in terms] for terms in full]
+        freeze_old_and_ref(self.policy, self.batch_terms, self.objective.needs_ref(algo), self.micro_rows)
 
     def step(self, k: int) -> StepMetrics:
-        algo = self.cfg.algorithm.selected
-        return train_step(self.policy, self.optimizer, self.scheduler, self.iterations[k],
-                          partial(self.objective.loss, cfg=algo), max_grad_norm=self.cfg.optim.max_grad_norm,
-                          micro_rows=self.micro_rows, loss_scale=float(self.world))
+        """Optimizer step k of the prepared batch."""
+        return train_step(self.policy, self.optimizer, self.scheduler, self.batch_terms[k],
+                          partial(self.objective.loss, cfg=self.settings.algo),
+                          max_grad_norm=self.settings.optim.max_grad_norm, micro_rows=self.micro_rows,
+                          loss_scale=float(self.world))
 
     def adapter(self) -> dict[str, torch.Tensor]:
         """The full-precision adapter (what checkpoints hold and `adapter_digest` identifies)."""
@@ -85,6 +101,15 @@ class Learner:
         Elsewhere: fp32, unchanged."""
         return adapter_state(unwrap(self.policy.model), self.policy.autocast_dtype)
 
+    def digest(self) -> tuple[str, float]:
+        """`adapter_digest` of the full-precision adapter (what a run's summary reports)."""
+        return adapter_digest(self.adapter())
+
+    def save_final(self, directory: Path) -> None:
+        """The trained adapter in PEFT format under `directory`/adapter (PeftModel.from_pretrained loads it)."""
+        if self.rank == 0:
+            unwrap(self.policy.model).save_pretrained(Path(directory) / "adapter")
+
     def save(self, path: Path) -> None:
         checkpoint.save_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,
                                 {"estimator": self.generator})
@@ -92,17 +117,6 @@ class Learner:
     def load(self, path: Path) -> None:
         checkpoint.load_learner(path, self.rank, unwrap(self.policy.model), self.optimizer, self.scheduler,
                                 {"estimator": self.generator})
-
-
-def micro_rows(cfg, device: torch.device) -> int | None:
-    """optim.micro_batch_rows, with "auto" = the largest micro-batch the memory plan fits on this
-    device's GPU memory (every row on CPU)."""
-    if cfg.optim.micro_batch_rows != "auto":
-        return cfg.optim.micro_batch_rows
-    from dllmrl_core.planning import auto_micro_rows
-
-    gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.type == "cuda" else None
-    return auto_micro_rows(cfg, gpu_memory_gib=gib)
 
 
 def enable_activation_checkpointing(policy) -> None:
@@ -127,9 +141,3 @@ def merge_metrics(parts: list[StepMetrics]) -> StepMetrics:
     return replace(first, loss=sum(m.loss for m in parts), kl=mean("kl"), clip_frac=mean("clip_frac"),
                    ratio_mean=mean("ratio_mean"), ratio_max=max(m.ratio_max for m in parts), entropy=mean("entropy"),
                    tokens=sum(m.tokens for m in parts))
-
-
-def batch_generator(seed: int, batch: int, chunk: int, device: torch.device) -> torch.Generator:
-    """The sampling RNG of one rollout chunk: a pure function of (seed, batch, chunk), so a lost
-    chunk is regenerated identically by any worker and a resumed run continues the same stream."""
-    return torch.Generator(device).manual_seed((seed * 1_000_003 + batch) * 1_009 + chunk)

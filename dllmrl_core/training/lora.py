@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 
 # Linear layers inside LLaDA blocks; the block-level ff_out is the down projection. The LM head is
 # also called ff_out (transformer.ff_out), hence the block-scoped pattern.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models import MaskPredictor, load_mask_predictor, load_tokenizer
 from dllmrl_core.training.lora import LoraSettings, add_lora
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
 from dllmrl_core.models import tiny
 from dllmrl_core.models.tiny import TinySpec, write_tiny

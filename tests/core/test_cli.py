@@ -28,7 +28,7 @@ def test_sampler_flags_reach_nested_sections():
     """Dream's knobs live in `sampler.dream`; on the command line they are `--dream-<key>`."""
     import argparse
 
-    from dllmrl_core.cli import add_config_arguments, config_values
+    from dllmrl_core.commands.flags import add_config_arguments, config_values
     from dllmrl_core.sampling import SamplerConfig
 
     parser = argparse.ArgumentParser()

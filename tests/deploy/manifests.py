@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from dllmrl_core.config import RunConfig, load_run_config
+from services.settings import SystemConfig, load_system_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -85,7 +85,7 @@ def vm_pools(cluster: dict) -> dict[str, tuple[dict, int]]:
 
 
 # --- what a run config asks for ----------------------------------------------------------------
-def demands(cfg: RunConfig) -> dict[str, tuple[int, dict[str, float]]]:
+def demands(cfg: SystemConfig) -> dict[str, tuple[int, dict[str, float]]]:
     """actor kind -> (number of actors, Ray resources of one actor), as services/ requests them."""
     r, w, lr = cfg.rollout, cfg.reward, cfg.learner
     return {
@@ -106,5 +106,5 @@ def serving(pools: dict[str, tuple[dict, int]], request: dict[str, float]) -> li
     return [name for name, (node, _) in pools.items() if all(node.get(k, 0) > 0 for k in custom)]
 
 
-def cluster_config() -> RunConfig:
-    return load_run_config(entrypoint_config())
+def cluster_config() -> SystemConfig:
+    return load_system_config(entrypoint_config())

@@ -31,8 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from dllmrl_core.config import RunConfig  # noqa: E402
 from services.launch import run  # noqa: E402
+from services.settings import SystemConfig  # noqa: E402
 from tests.services.conftest import run_config  # noqa: E402
 
 STORE = 100 * 1024**2
@@ -82,7 +82,7 @@ def main(spec_path: str) -> int:
     try:
         ray.init(address=cluster.address, runtime_env=ENV)
         requests = {kind: {"resources": res} for kind, res in spec["requests"].items()}
-        cfg = RunConfig.parse(run_config(spec["model"], spec["out"], steps=2, status={"enabled": True}, **requests))
+        cfg = SystemConfig.parse(run_config(spec["model"], spec["out"], steps=2, status={"enabled": True}, **requests))
         summary = run(cfg, name="t-multinode/")
         print(json.dumps({"nodes": nodes, "placement": summary["placement"], "reward": reward_nodes(cluster.address),
                           "pinned": pinned(cluster.address)}), flush=True)

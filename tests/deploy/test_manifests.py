@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dllmrl_core.config import load_run_config
+from services.settings import load_system_config
 from tests.deploy.manifests import (DEPLOY, DOCKERFILE, RAYCLUSTER, RAYJOB, ROOT, RUNTIME_ENV, VM_CLUSTER,
                                     cluster_config, demands, dockerfile_workdir, entrypoint_config,
                                     kuberay_pools, load, package_version, per_node, pins, serving, vm_pools)
@@ -59,7 +59,7 @@ def test_kuberay_manifests_agree_on_kind_version_image_and_spec():
 def test_rayjob_entrypoint_names_a_config_that_validates():
     path = entrypoint_config()
     assert path.is_file(), f"entrypoint config {path} does not exist"
-    cfg = load_run_config(path)
+    cfg = load_system_config(path)
     assert cfg.rollout.num_gpus_per_worker == cfg.learner.num_gpus_per_worker == 1
     assert cfg.checkpoint.resume == "latest", "a retried RayJob must resume from its checkpoints"
 
@@ -73,7 +73,7 @@ def flat(cfg: dict) -> dict[tuple[str, str], object]:
 def test_cluster_config_is_the_generated_recipe_plus_deploy_fields():
     cfg = cluster_config().model_dump()
     task, method = entrypoint_config().stem.split("_", 1)[1].split("_", 1)
-    recipe = load_run_config(ROOT / "configs" / "llada8b" / f"{method}_{task}.yaml").model_dump()
+    recipe = load_system_config(ROOT / "configs" / "llada8b" / f"{method}_{task}.yaml").model_dump()
     deploy_only = {("model", "path"), ("task", "train_source"), ("task", "test_source"), ("checkpoint", "dir"),
                    ("rollout", "resources"), ("learner", "resources"), ("reward", "resources"),
                    # the recipe runs colocated on one 8-GPU node; the cluster places it disaggregated

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.loop import run as loop_run
+from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 from tests.services.test_faults import kill_learner_at
 from tests.services.test_system import adapter, max_diff
@@ -18,12 +18,12 @@ pytestmark = pytest.mark.ray
 
 
 def loop(cfg: dict, out) -> dict:
-    return loop_run(RunConfig.parse({**cfg, "checkpoint": {"dir": str(out)}}), on_step=lambda *_: None)
+    return loop_run(SystemConfig.parse({**cfg, "checkpoint": {"dir": str(out)}}), on_step=lambda *_: None)
 
 
 def test_one_colocated_worker_is_the_single_process_loop_bit_for_bit(ray_session, warm_dir, tmp_path):
     cfg = run_config(warm_dir, tmp_path / "co", steps=3, placement="colocated")
-    summary = ray_run(RunConfig.parse(cfg), name="t-co1/")
+    summary = ray_run(SystemConfig.parse(cfg), name="t-co1/")
     reference = loop(cfg, tmp_path / "loop")
     assert summary["steps"] == 3 and summary["adapter_sha256"] == reference["adapter_sha256"]
     a, b = adapter(tmp_path / "co"), adapter(tmp_path / "loop")
@@ -34,8 +34,8 @@ def test_one_colocated_worker_is_the_single_process_loop_bit_for_bit(ray_session
 def test_two_colocated_workers_equal_two_rollout_workers_and_two_learners(ray_session, warm_dir, tmp_path):
     co = run_config(warm_dir, tmp_path / "co", steps=2, placement="colocated", learner={"num_workers": 2},
                     eval={"every": 1, "num_examples": 8})
-    colocated = ray_run(RunConfig.parse(co), name="t-co2/")
-    apart = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "apart", steps=2, rollout={"num_workers": 2},
+    colocated = ray_run(SystemConfig.parse(co), name="t-co2/")
+    apart = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "apart", steps=2, rollout={"num_workers": 2},
                                                learner={"num_workers": 2})), name="t-co2-apart/")
     assert max_diff(adapter(tmp_path / "co"), adapter(tmp_path / "apart")) <= 1e-6
     assert colocated["reward_mean"] == pytest.approx(apart["reward_mean"])

@@ -8,9 +8,9 @@ import sys
 import pytest
 import yaml
 
-from dllmrl_core.config import RunConfig
 from services.evaluate import adapter_dir, main as evaluate_main
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ray
 
 def test_evaluate_a_trained_checkpoint_and_rescore_its_files(ray_session, warm_dir, tmp_path, capsys):
     cfg = run_config(warm_dir, tmp_path / "run", steps=2, rollout={"num_workers": 2})
-    ray_run(RunConfig.parse(cfg), name="t-eval/")
+    ray_run(SystemConfig.parse(cfg), name="t-eval/")
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
     assert adapter_dir(str(tmp_path / "run")).endswith("final/adapter")
     code = evaluate_main([str(tmp_path / "run.yaml"), "--checkpoint", str(tmp_path / "run"), "--gen-lengths", "24,32",

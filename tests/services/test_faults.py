@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 from ray.util.placement_group import placement_group, remove_placement_group
 
-from dllmrl_core.config import RunConfig
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray
@@ -24,7 +24,7 @@ def start(cfg: dict, name: str) -> tuple[threading.Thread, dict]:
 
     def target():
         try:
-            result.update(ray_run(RunConfig.parse(cfg), name=name))
+            result.update(ray_run(SystemConfig.parse(cfg), name=name))
         except Exception as err:  # surfaced by the test
             result["error"] = err
 
@@ -88,7 +88,7 @@ def test_killed_rollout_worker_and_reward_actor_cost_no_step(ray_session, warm_d
     ray.kill(ray.get_actor("t-fault/reward-0"), no_restart=False)
     thread.join(timeout=600)
     assert "error" not in result, result.get("error")
-    baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=5)), name="t-fault-base/")
+    baseline = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "base", steps=5)), name="t-fault-base/")
     assert result["steps"] == 5 and result["adapter_sha256"] == baseline["adapter_sha256"]
 
 
@@ -107,7 +107,7 @@ def test_killed_learner_restarts_the_group_from_the_checkpoint(ray_session, warm
                      checkpoint={"save_every": 2})
     result = kill_learner_at(ray_session, cfg, "t-lfault/", 3)
     assert result["steps"] == 8 and result["learner_restarts"] == 1
-    baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=8)), name="t-lfault-base/")
+    baseline = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "base", steps=8)), name="t-lfault-base/")
     assert result["adapter_sha256"] == baseline["adapter_sha256"]  # the replay from step 2 or 4 is exact
 
 
@@ -131,7 +131,7 @@ def test_a_dead_rollout_workers_chunks_are_generated_by_a_live_worker(ray_sessio
     thread.join(timeout=600)
     assert "error" not in result, result.get("error")
     assert result["chunks_regenerated"] >= 1 and result["placement"]["rollout"][0]["node"] is None
-    baseline = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "base", steps=3, rollout=two)),
+    baseline = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "base", steps=3, rollout=two)),
                        name="t-dead-base/")
     assert result["steps"] == 3 and result["adapter_sha256"] == baseline["adapter_sha256"]
 
@@ -159,6 +159,6 @@ def test_a_learner_placement_group_that_never_fits_ends_naming_the_bound(ray_ses
     cfg = run_config(warm_dir, tmp_path, steps=1,
                      learner={"resources": {"nowhere": 1}, "placement_timeout_s": 0.5, "max_restarts": 1})
     with pytest.raises(Exception) as failed:
-        ray_run(RunConfig.parse(cfg), name="t-pgnever/")
+        ray_run(SystemConfig.parse(cfg), name="t-pgnever/")
     assert "learner group failed 2 times (learner.max_restarts = 1)" in str(failed.value)
     assert "learner.placement_timeout_s = 0.5 s" in str(failed.value)

@@ -1,11 +1,12 @@
-"""Verification in worker processes: per-item time limit, counted timeouts, replaced processes."""
+"""Verification in worker processes: per-item time limit, timeouts and crashes counted apart, replaced processes."""
 
 import os
 import time
 
+from dllmrl_core.contract.verdict import VerifyItem
 from dllmrl_core.tasks import CountdownExample
-from dllmrl_core.verdict import VerifyItem, serve
-from services.rewards import TimedPool, gather
+from dllmrl_core.verify.verifier import serve
+from services.reward_actors import TimedPool, gather
 
 EX = CountdownExample((30, 100, 93), 23)
 
@@ -13,7 +14,7 @@ EX = CountdownExample((30, 100, 93), 23)
 def stalling_serve(conn, task, reward_set, protocol):
     """A verifier that hangs on "hang" and dies on "die"; anything else is verified normally."""
     from dllmrl_core.tasks import get_task
-    from dllmrl_core.verdict import verify
+    from dllmrl_core.verify.verifier import verify
 
     while (job := conn.recv()) is not None:
         index, item = job
@@ -32,8 +33,9 @@ def test_overrunning_and_dying_verifiers_score_zero_are_counted_and_replaced():
     verdicts = pool.map(items, timeout_s=2.0)
     assert time.monotonic() - start < 30
     assert [v.reward for v in verdicts] == [1.0, 0.0, 0.0, 0.1, 1.0]
-    assert [v.timed_out for v in verdicts] == [False, True, True, False, False]
-    assert pool.timeouts == 2 and pool.restarts == 2
+    assert [v.timed_out for v in verdicts] == [False, True, False, False, False]
+    assert [v.crashed for v in verdicts] == [False, False, True, False, False]  # a dead verifier is no timeout
+    assert pool.timeouts == 1 and pool.crashes == 1 and pool.restarts == 2
     assert [v.reward for v in pool.map(items[:1] * 3, timeout_s=2.0)] == [1.0] * 3  # replacements work
     pool.close()
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.loop import run as loop_run
+from dllmrl_core.drive.loop import run as loop_run
 from services.launch import run as ray_run
+from services.settings import SystemConfig
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray
@@ -25,16 +25,16 @@ def max_diff(a: dict, b: dict) -> float:
 
 def test_ray_matches_the_single_process_loop(ray_session, warm_dir, tmp_path):
     cfg = run_config(warm_dir, tmp_path / "ray", steps=3)
-    summary = ray_run(RunConfig.parse(cfg), name="t-parity/")
-    loop = loop_run(RunConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
+    summary = ray_run(SystemConfig.parse(cfg), name="t-parity/")
+    loop = loop_run(SystemConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
     assert summary["steps"] == loop["steps"] == 3
     assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
     assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
 
 
 def test_two_learners_on_half_batches_equal_one_learner(ray_session, warm_dir, tmp_path):
-    one = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "one", steps=2)), name="t-ddp1/")
-    two = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "two", steps=2, learner={"num_workers": 2})),
+    one = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "one", steps=2)), name="t-ddp1/")
+    two = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "two", steps=2, learner={"num_workers": 2})),
                   name="t-ddp2/")
     assert len(two["placement"]["learner"]) == 2 and one["reward_mean"] == two["reward_mean"]
     assert max_diff(adapter(tmp_path / "one"), adapter(tmp_path / "two")) <= 1e-6
@@ -43,25 +43,25 @@ def test_two_learners_on_half_batches_equal_one_learner(ray_session, warm_dir, t
 def test_rollout_workers_and_learners_land_on_distinct_gpus(ray_session, warm_dir, tmp_path):
     cfg = run_config(warm_dir, tmp_path, steps=1, rollout={"num_workers": 2, "num_gpus_per_worker": 1},
                      learner={"num_workers": 2, "num_gpus_per_worker": 1})
-    placement = ray_run(RunConfig.parse(cfg), name="t-place/")["placement"]
+    placement = ray_run(SystemConfig.parse(cfg), name="t-place/")["placement"]
     gpus = [tuple(p["gpus"]) for p in placement["rollout"] + placement["learner"]]
     assert all(len(g) == 1 for g in gpus) and len(set(gpus)) == 4
     assert [p["rank"] for p in placement["learner"]] == [0, 1]
 
 
 def test_stop_after_step_4_and_resume_reaches_the_step_6_adapter(ray_session, warm_dir, tmp_path):
-    straight = ray_run(RunConfig.parse(run_config(warm_dir, tmp_path / "a", steps=6)), name="t-res-a/")
+    straight = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "a", steps=6)), name="t-res-a/")
     split = run_config(warm_dir, tmp_path / "b", steps=4, checkpoint={"save_every": 2})
-    ray_run(RunConfig.parse(split), name="t-res-b/")
+    ray_run(SystemConfig.parse(split), name="t-res-b/")
     split["train"]["steps"], split["checkpoint"]["resume"] = 6, "latest"
-    resumed = ray_run(RunConfig.parse(split), name="t-res-c/")
+    resumed = ray_run(SystemConfig.parse(split), name="t-res-c/")
     assert resumed["steps"] == 6 and resumed["adapter_sha256"] == straight["adapter_sha256"]
 
 
 def test_staleness_one_overlaps_and_evaluation_runs(ray_session, warm_dir, tmp_path):
     cfg = run_config(warm_dir, tmp_path, steps=3, train={"max_staleness": 1}, rollout={"num_workers": 2},
                      eval={"every": 3, "num_examples": 16})
-    summary = ray_run(RunConfig.parse(cfg), name="t-stale/")
+    summary = ray_run(SystemConfig.parse(cfg), name="t-stale/")
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if "learner/loss" in r]
     # batch b is generated with version b - 1 (one step stale); the first with version 0

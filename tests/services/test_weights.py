@@ -8,16 +8,16 @@ import pytest
 import ray
 import torch
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.data import group_prompts
 from dllmrl_core.models.predictor import MaskPredictor
+from dllmrl_core.rollout.prompts import group_prompts
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.lora import adapter_params, load_adapter_state
 from dllmrl_core.training.policy import load_policy
 from services.controller import Controller
-from services.rollout import RolloutJob, RolloutWorker, run_job
-from services.weights import AdapterWire, WeightStore, fetch, publish
+from services.rollout_worker import RolloutJob, RolloutWorker, run_job
+from services.settings import SystemConfig
+from services.weight_store import AdapterWire, WeightStore, fetch, publish
 from tests.services.conftest import run_config
 
 
@@ -28,16 +28,16 @@ def mixed_state() -> dict[str, torch.Tensor]:
             "b.lora_A.weight": torch.randn(2, 3, generator=gen).half()}
 
 
-def trained_learner(model_dir, out) -> Learner:
-    """A learner whose adapter is no longer the identity (B != 0), as after some training."""
-    cfg = RunConfig.parse(run_config(model_dir, out))
+def trained_learner(model_dir, out) -> tuple[Learner, SystemConfig]:
+    """A learner whose adapter is no longer the identity (B != 0), as after some training, and its config."""
+    cfg = SystemConfig.parse(run_config(model_dir, out))
     torch.manual_seed(cfg.train.seed)
     policy, _ = load_policy(cfg.model)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in adapter_params(policy.model).values():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
-    return Learner.build(cfg, policy)
+    return Learner.build(cfg.learn_settings(), policy), cfg
 
 
 def test_every_dtype_arrives_as_itself_out_of_band_bf16_in_half_the_bytes_of_fp32():
@@ -71,11 +71,11 @@ def test_under_the_bf16_policy_the_bf16_adapter_computes_exactly_what_the_learne
                                                                                        monkeypatch):
     # the CUDA policy (bf16 autocast around every forward), run on CPU
     monkeypatch.setattr(MaskPredictor, "autocast_dtype", property(lambda self: torch.bfloat16))
-    learner = trained_learner(warm_dir, tmp_path)
+    learner, cfg = trained_learner(warm_dir, tmp_path)
     sent = learner.forward_adapter()
     assert all(v.dtype == torch.bfloat16 for v in sent.values())
     received = pickle.loads(pickle.dumps(AdapterWire.pack(sent), protocol=5)).unpack()
-    worker, _ = load_policy(learner.cfg.model)
+    worker, _ = load_policy(cfg.model)
     load_adapter_state(worker.model, received)  # into the worker's fp32 LoRA parameters
     ids = torch.randint(0, 20, (3, 16), generator=torch.Generator().manual_seed(2))
     learner.policy.model.eval()
@@ -89,8 +89,8 @@ def test_under_the_bf16_policy_the_bf16_adapter_computes_exactly_what_the_learne
 @pytest.mark.ray
 def test_a_rollout_worker_samples_with_the_published_adapter_exactly_as_the_learner(ray_session, warm_dir,
                                                                                      tmp_path):
-    learner = trained_learner(warm_dir, tmp_path)
-    cfg, store = learner.cfg, WeightStore.remote(keep=1)
+    learner, cfg = trained_learner(warm_dir, tmp_path)
+    store = WeightStore.remote(keep=1)
     publish(store, 1, learner.forward_adapter())  # fp32 on CPU
     from dllmrl_core.models import load_tokenizer
 
@@ -111,14 +111,26 @@ def test_a_rollout_worker_samples_with_the_published_adapter_exactly_as_the_lear
         assert torch.equal(getattr(remote, name), getattr(local, name)), name
 
 
+def held_versions(store, versions) -> list[int]:
+    """The versions among `versions` the store still serves (asked one by one, as rollouts do)."""
+    held = []
+    for version in versions:
+        try:
+            ray.get(store.get.remote(version))
+            held.append(version)
+        except ray.exceptions.RayTaskError:  # KeyError: not held
+            pass
+    return held
+
+
 @pytest.mark.ray
 def test_the_weight_store_holds_only_the_versions_a_rollout_can_still_ask_for(ray_session, warm_dir, tmp_path):
-    cfg = RunConfig.parse(run_config(warm_dir, tmp_path, steps=3, train={"max_staleness": 1}))
+    cfg = SystemConfig.parse(run_config(warm_dir, tmp_path, steps=3, train={"max_staleness": 1}))
     controller = Controller.options(name="t-keep/controller").remote(cfg, "t-keep/")
     try:
         ray.get(controller.setup.remote())
         ray.get(controller.run.remote())
-        held = ray.get(ray.get_actor("t-keep/weights").held.remote())
+        held = held_versions(ray.get_actor("t-keep/weights"), range(4))
     finally:
         ray.get(controller.shutdown.remote())
         ray.kill(controller)

@@ -5,7 +5,7 @@ memory plan counts its weights."""
 import pytest
 import torch
 
-from dllmrl_core.config import RunConfig
+from dllmrl_core.drive.config import RunConfig
 from dllmrl_core.models import encode_prompts, load_mask_predictor
 from dllmrl_core.sampling import generate
 from dllmrl_core.training.policy import ModelConfig, load_policy

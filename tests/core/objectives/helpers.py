@@ -3,11 +3,12 @@ with random rewards prepared into its first iteration's terms."""
 
 import torch
 
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.models import MaskPredictor, encode_prompts
+from dllmrl_core.models.tokens import special_tokens
 from dllmrl_core.objectives import OBJECTIVES
-from dllmrl_core.rollout import generate_rollouts, special_tokens
+from dllmrl_core.rollout.generate import generate_rollouts
 from dllmrl_core.training.lora import LoraSettings, add_lora
-from dllmrl_core.types import ScoredBatch
 
 
 def lora_policy(tiny_dir, dropout: float = 0.0) -> MaskPredictor:

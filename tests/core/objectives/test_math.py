@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
+from dllmrl_core.contract.types import BranchSet, RolloutBatch, ScoredBatch
 from dllmrl_core.likelihood import LogpQuery
 from dllmrl_core.objectives import agrpo, dispo, egspo, get_objective, sapo
 from dllmrl_core.objectives.common import (PolicyTerm, clipped_surrogate, group_advantages, k3, row_pg_loss,
                                            token_pg_loss)
-from dllmrl_core.types import BranchSet, RolloutBatch, ScoredBatch
 
 approx = pytest.approx
 

@@ -3,16 +3,17 @@
 import pytest
 import torch
 
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import step_query, token_logp
 from dllmrl_core.models import MaskPredictor, encode_prompts
+from dllmrl_core.models.tokens import special_tokens
 from dllmrl_core.objectives import OBJECTIVES, agrpo
 from dllmrl_core.objectives.common import PolicyTerm
-from dllmrl_core.rollout import generate_rollouts, special_tokens
+from dllmrl_core.rollout.generate import generate_rollouts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.lora import LoraSettings, adapter_digest, adapter_state, add_lora
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
 from dllmrl_core.training.step import freeze_old_and_ref, train_step
-from dllmrl_core.types import ScoredBatch
 
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
 SMALL_CFG = {  # keep CPU cost low; everything else is each paper's default

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dllmrl_core.config import load_run_config
 from dllmrl_core.models.llada import LLaDAConfig, LLaDAModelLM
 from dllmrl_core.planning import auto_micro_rows, plan_run
 from dllmrl_core.planning.estimate import Lora, Precision, block_saved
 from dllmrl_core.planning.plan import AUTO_HEADROOM, learner_phases, precision, setting, weights, adapter
 from dllmrl_core.planning.shape import KNOWN, ModelShape, model_shape, shape_from_config
 from dllmrl_core.training.lora import LoraSettings, add_lora
+from services.settings import load_system_config
 
 ROOT = Path(__file__).resolve().parents[3]
 RUN_CONFIGS = sorted(p for p in glob.glob(str(ROOT / "configs" / "**" / "*.yaml"), recursive=True) if "sft" not in p)
@@ -92,9 +92,15 @@ def test_llada_8b_shape_is_known_without_a_download():
     assert set(KNOWN) >= {"GSAI-ML/LLaDA-8B-Instruct"}
 
 
+def system(path, overrides=()):
+    """A shipped config and the topology its Ray settings describe: what `plan_run` reads."""
+    cfg = load_system_config(path, list(overrides))
+    return cfg, cfg.topology()
+
+
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: str(Path(p).relative_to(ROOT)))
 def test_every_shipped_config_fits_its_gpus(path):
-    plans = plan_run(load_run_config(path))
+    plans = plan_run(*system(path))
     assert plans and all(p.fits for p in plans), [p.verdict() for p in plans]
     if "llada8b" in path or "cluster" in path:  # the 8B recipes run on GPUs, each actor judged
         assert all(p.device == "cuda" and p.capacity is not None for p in plans)
@@ -102,18 +108,17 @@ def test_every_shipped_config_fits_its_gpus(path):
 
 def test_the_evaluation_phase_plans_the_longest_length_in_batches():
     path = ROOT / "configs" / "llada8b" / "diffu_grpo_gsm8k.yaml"  # every problem at 128, 256, 512 tokens
-    cfg = load_run_config(path)
-    items = plan_run(cfg)[0].phases["evaluation"]
+    items = plan_run(*system(path))[0].phases["evaluation"]
     assert "evaluation step (32 rows × 512 tokens, greedy)" in items[0].what
-    shorter = plan_run(load_run_config(path, ["eval.gen_length=[128, 256]"]))[0].phases["evaluation"]
+    shorter = plan_run(*system(path, ["eval.gen_length=[128, 256]"]))[0].phases["evaluation"]
     assert sum(i.bytes for i in shorter) < sum(i.bytes for i in items)
-    share = plan_run(load_run_config(path, ["eval.num_examples=64"]))[0].phases["evaluation"]  # 8 rows per worker
+    share = plan_run(*system(path, ["eval.num_examples=64"]))[0].phases["evaluation"]  # 8 rows per worker
     assert "(8 rows × 512 tokens" in share[0].what
 
 
 def test_auto_micro_batch_is_the_largest_that_fits():
-    cfg = load_run_config(ROOT / "configs" / "cluster" / "llada8b_gsm8k_agrpo.yaml")  # 768 rows per rank
-    micro = auto_micro_rows(cfg)
+    cfg = load_system_config(ROOT / "configs" / "cluster" / "llada8b_gsm8k_agrpo.yaml")  # 768 rows per rank
+    micro = auto_micro_rows(cfg, cfg.topology())
     s, prec = setting(cfg), precision(cfg, 1)
     resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, cfg.learner.num_workers, prec)])
     cap = AUTO_HEADROOM * (cfg.plan.gpu_memory_gib - cfg.plan.reserve_gib) * 2**30
@@ -123,13 +128,13 @@ def test_auto_micro_batch_is_the_largest_that_fits():
                               learner_phases(cfg, s, prec, cfg.learner.num_workers, m).values())
 
     assert 1 < micro < 768 and peak(micro) <= cap < peak(micro + 1)
-    assert auto_micro_rows(cfg, gpu_memory_gib=141.0) > micro  # an H200 takes more rows
-    tiny = load_run_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto"])
-    assert auto_micro_rows(tiny) == 8 * 8 * 4  # CPU: every row of the step (8 prompts x G 8 x AGRPO k 4)
+    assert auto_micro_rows(cfg, cfg.topology(), gpu_memory_gib=141.0) > micro  # an H200 takes more rows
+    tiny = load_system_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto"])
+    assert auto_micro_rows(tiny, tiny.topology()) == 8 * 8 * 4  # CPU: every row (8 prompts x G 8 x AGRPO k 4)
 
 
 def test_a_learner_without_micro_batches_does_not_fit_and_the_plan_names_the_knob(capsys):
-    from dllmrl_core.cli import main
+    from services.cli import main
 
     path = str(ROOT / "configs" / "llada8b" / "egspo_gsm8k.yaml")
     assert main(["plan", path, "optim.micro_batch_rows=null"]) == 1

@@ -13,12 +13,13 @@ import sys
 import pytest
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.models import MaskPredictor, encode_prompts, load_mask_predictor
 from dllmrl_core.models.llada import KVCache
 from dllmrl_core.models.tiny import TinySpec, write_tiny
 from dllmrl_core.sampling import SamplerConfig, generate
 from dllmrl_core.sampling.cached import native_module, step_logits
-from dllmrl_core.types import RolloutBatch
+from tests.core.batch_views import revealed_at
 from tests.core.sampling.test_sampler import FixedLogits, spy_on
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: left padded
@@ -142,7 +143,7 @@ def test_threshold_steps_commit_at_least_one_masked_position_per_row(predictor, 
         has_masks = (state[:, block * bl:(block + 1) * bl] == predictor.mask_id).any(1)
         assert torch.equal(counts[:, s] >= 1, has_masks)
         # at temperature 0 the confidence is the committed token's probability: all but one pass the threshold
-        low = (batch.revealed_at(s) & (batch.model_logp.exp() < threshold)).sum(1)
+        low = (revealed_at(batch, s) & (batch.model_logp.exp() < threshold)).sum(1)
         assert (low <= 1).all()
 
 

@@ -10,6 +10,7 @@ from dllmrl_core.likelihood.stepwise import step_query
 from dllmrl_core.models import MaskPredictor, encode_prompts, load_mask_predictor, load_tokenizer
 from dllmrl_core.sampling import SamplerConfig, generate
 from dllmrl_core.sampling.branching import continue_from
+from tests.core.batch_views import sequence_ids
 from tests.core.models.dream_checkpoint import MASK, dream_weights, write_dream_dir
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: the batch is left-padded
@@ -56,7 +57,7 @@ def test_greedy_equals_dreams_diffusion_generate(dream, prompts, alg, gen_length
     ids, mask = prompts
     batch = ours(dream, ids, mask, gen_length=gen_length, steps=steps, alg=alg)
     reference = dream_generate(dream, ids, mask, gen_length=gen_length, steps=steps, alg=alg, temperature=0.0)
-    assert torch.equal(batch.sequence_ids, reference)
+    assert torch.equal(sequence_ids(batch), reference)
     assert batch.sampler_mode == f"dream-{alg}" and batch.steps == steps and batch.block_length == gen_length
 
 
@@ -67,7 +68,7 @@ def test_greedy_with_truncation_and_no_padding(dream, prompts, alg):
     row = ids[:1, int((~mask[0]).sum()):]
     kw = dict(gen_length=10, steps=4, top_p=0.9, top_k=3)
     batch = ours(dream, row, None, alg=alg, **kw)
-    assert torch.equal(batch.sequence_ids, dream_generate(dream, row, None, alg=alg, temperature=0.0, **kw))
+    assert torch.equal(sequence_ids(batch), dream_generate(dream, row, None, alg=alg, temperature=0.0, **kw))
 
 
 @pytest.mark.parametrize("alg, alg_temp", [("maskgit_plus", 0.0), ("entropy", 0.0), ("topk_margin", 0.5)])
@@ -79,7 +80,7 @@ def test_same_seed_same_draws_at_temperature(dream, prompts, alg, alg_temp):
     batch = ours(dream, ids, mask, alg=alg, alg_temp=alg_temp, **kw)
     torch.manual_seed(11)
     reference = dream_generate(dream, ids, mask, alg=alg, alg_temp=alg_temp, **kw)
-    assert torch.equal(batch.sequence_ids, reference)
+    assert torch.equal(sequence_ids(batch), reference)
 
 
 class Spy(torch.nn.Module):

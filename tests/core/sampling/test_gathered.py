@@ -11,7 +11,7 @@ import torch
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import draw, generate
 from dllmrl_core.sampling.branching import continue_from, fill_from_logits, greedy_branches, select_steps
-from dllmrl_core.sampling.sampler import SamplerConfig
+from dllmrl_core.sampling.config import SamplerConfig
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]  # different lengths: left padded
 RECORDS = ("completion_ids", "reveal_step", "behaviour_logp", "model_logp", "token_entropy", "support_ids",

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from dllmrl_core.models import MaskPredictor, encode_prompts
 from dllmrl_core.sampling import generate, transfer_schedule
+from tests.core.batch_views import revealed_at, row_logits, sequence_ids
 from tests.core.sampling.reference import llada_generate, num_transfer_tokens
 
 PROMPTS = ["What is 2+3?", "Sort: c a b", "x"]
@@ -44,14 +45,14 @@ def test_greedy_equals_reference_loop_token_for_token(predictor, prompts, gen_le
     ids, mask = prompts
     ours = generate(predictor, ids, mask, gen_length=gen_length, steps=steps, block_length=block_length)
     ref = llada_generate(predictor, ids, mask, steps=steps, gen_length=gen_length, block_length=block_length)
-    assert torch.equal(ours.sequence_ids, ref)
+    assert torch.equal(sequence_ids(ours), ref)
 
 
 def test_greedy_with_cfg_equals_reference(predictor, prompts):
     ids, mask = prompts
     kw = dict(gen_length=16, steps=8, block_length=8, cfg_scale=1.5)
     ours = generate(predictor, ids, mask, **kw)
-    assert torch.equal(ours.sequence_ids, llada_generate(predictor, ids, mask, **kw))
+    assert torch.equal(sequence_ids(ours), llada_generate(predictor, ids, mask, **kw))
 
 
 @pytest.mark.parametrize("remasking", ["low_confidence", "random"])
@@ -62,13 +63,13 @@ def test_llada_rng_is_token_exact_at_temperature(predictor, prompts, remasking):
     ours = generate(predictor, ids, mask, llada_rng=True, **kw)
     torch.manual_seed(7)
     ref = llada_generate(predictor, ids, mask, **kw)
-    assert torch.equal(ours.sequence_ids, ref)
+    assert torch.equal(sequence_ids(ours), ref)
 
 
 def test_unpadded_single_prompt_without_mask(predictor, tokenizer):
     ids, _ = encode_prompts(tokenizer, ["hello"])
     kw = dict(gen_length=8, steps=8, block_length=4)
-    assert torch.equal(generate(predictor, ids, **kw).sequence_ids, llada_generate(predictor, ids, **kw))
+    assert torch.equal(sequence_ids(generate(predictor, ids, **kw)), llada_generate(predictor, ids, **kw))
 
 
 @pytest.mark.parametrize("cfg_scale", [0.0, 1.0])
@@ -81,7 +82,7 @@ def test_replaying_reveal_steps_reproduces_every_visited_state(predictor, prompt
     assert len(visited) == batch.steps
     for s, state in enumerate(visited):
         assert torch.equal(batch.state_at(s), state)
-    assert torch.equal(batch.state_at(batch.steps), batch.sequence_ids)
+    assert torch.equal(batch.state_at(batch.steps), sequence_ids(batch))
     assert (batch.reveal_step >= 0).all() and (batch.completion_ids != predictor.mask_id).all()
 
 
@@ -111,7 +112,7 @@ def test_recorded_logps_and_entropy_match_a_recompute(predictor, prompts):
     for s in range(batch.steps):
         logits = recompute(predictor, batch, s)
         logits[..., predictor.mask_id] = -float("inf")
-        where = batch.revealed_at(s)
+        where = revealed_at(batch, s)
         tok = batch.completion_ids[..., None]
         behaviour = F.log_softmax(logits / T, -1).gather(-1, tok).squeeze(-1)
         model = F.log_softmax(logits, -1).gather(-1, tok).squeeze(-1)
@@ -123,7 +124,7 @@ def test_recorded_logps_and_entropy_match_a_recompute(predictor, prompts):
 
 def test_top_p_rules_hand_computed():
     from dllmrl_core.sampling.draw import support_mask
-    from dllmrl_core.sampling.sampler import SamplerConfig
+    from dllmrl_core.sampling.config import SamplerConfig
 
     def kept(probs, **knobs):
         logits = torch.tensor(probs).log()[None]                           # T = 1: softmax(ℓ) = probs
@@ -152,7 +153,7 @@ def test_top_k_top_p_support_is_recorded_and_contains_the_token(predictor, promp
     for s in range(batch.steps):
         tempered = recompute(predictor, batch, s) / 1.0
         tempered[..., predictor.mask_id] = -float("inf")
-        for b, j in batch.revealed_at(s).nonzero().tolist():
+        for b, j in revealed_at(batch, s).nonzero().tolist():
             ids_bj = support[b, j][support[b, j] >= 0]
             top = tempered[b, j].topk(len(ids_bj)).indices
             assert set(ids_bj.tolist()) == set(top.tolist())
@@ -184,7 +185,7 @@ def test_greedy_fills_and_kept_logits_match_the_visited_state(predictor, prompts
         logits = recompute(predictor, batch, int(keep[b]))[b]
         logits[..., predictor.mask_id] = -float("inf")
         assert torch.equal(kept.masked[b], batch.completion_at(int(keep[b]))[b] == predictor.mask_id)
-        torch.testing.assert_close(kept.for_row(b), logits[kept.masked[b]], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(row_logits(kept, b), logits[kept.masked[b]], atol=1e-6, rtol=1e-6)
 
 
 class FixedLogits(torch.nn.Module):

@@ -96,7 +96,7 @@ def test_agrpo_prompts_are_a_system_turn_and_a_short_user_turn():
 
 
 def test_rendered_prompts_put_the_system_turn_through_the_chat_template(tokenizer):
-    from dllmrl_core.evaluation import eval_prompts
+    from dllmrl_core.drive.heldout import eval_prompts
     from dllmrl_core.models import encode_prompts
     from dllmrl_core.tasks import render_prompts
 

@@ -70,11 +70,6 @@ class StepLogits(_Transport):
     masked: torch.Tensor
     logits: torch.Tensor
 
-    def for_row(self, b: int) -> torch.Tensor:
-        """[n_b, V] logits of row b's masked positions (ascending position order)."""
-        offsets = torch.cat([self.masked.new_zeros(1, dtype=torch.long), self.masked.sum(1).cumsum(0)])
-        return self.logits[offsets[b]: offsets[b + 1]]
-
 
 @dataclass
 class BranchSet(_Transport):
@@ -183,11 +178,6 @@ class RolloutBatch(_Transport):
         return self.completion_ids.shape[1]
 
     @property
-    def sequence_ids(self) -> torch.Tensor:
-        """[B, P+L] prompt followed by the final completion."""
-        return torch.cat([self.prompt_ids, self.completion_ids], dim=1)
-
-    @property
     def attention_mask(self) -> torch.Tensor:
         """[B, P+L] bool, True = real token (completion positions are always real)."""
         return torch.cat([self.prompt_mask, torch.ones_like(self.completion_ids, dtype=torch.bool)], dim=1)
@@ -201,11 +191,6 @@ class RolloutBatch(_Transport):
     def state_at(self, step: int | torch.Tensor) -> torch.Tensor:
         """[B, P+L] the partially masked sequence the sampler fed to the model at `step`."""
         return torch.cat([self.prompt_ids, self.completion_at(step)], dim=1)
-
-    def revealed_at(self, step: int | torch.Tensor) -> torch.Tensor:
-        """[B, L] bool, the positions committed during `step` (int, or [B] per row)."""
-        step = torch.as_tensor(step, device=self.reveal_step.device).reshape(-1, 1)
-        return self.reveal_step == step
 
     @property
     def step_entropy(self) -> torch.Tensor:
@@ -283,6 +268,7 @@ class ScoredBatch:
     correct:            [B] bool   fully correct under the task's evaluation scorer
     branch_rewards:     [M] fp32 | None  total reward of each branch completion
     timeouts:           verifications that hit the time limit (scored 0), counted, never hidden
+    crashes:            verifications whose verifier process died (scored 0), counted apart from timeouts
     accuracy:           [B] fp32 | None  evaluation score as a share, points / total (1 or 0;
                         Sudoku: share of empty cells right); None = `correct` as 1 / 0
     branch_accuracy:    [M] fp32 | None  the same for each branch completion
@@ -294,6 +280,7 @@ class ScoredBatch:
     correct: torch.Tensor
     branch_rewards: torch.Tensor | None = None
     timeouts: int = 0
+    crashes: int = 0
     accuracy: torch.Tensor | None = None
     branch_accuracy: torch.Tensor | None = None
 

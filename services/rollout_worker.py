@@ -7,7 +7,7 @@ generated again on another worker (`services.jobs.RolloutPool`) and the result i
 restarts a dead worker, which then takes new jobs.
 
 `run_job` is what any actor holding a policy does with a job: the RolloutWorker here, and the
-learner ranks under placement colocated (services/learner.py).
+learner ranks under placement colocated (services/learner_group.py).
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from dataclasses import dataclass
 import ray
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
+from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
+from dllmrl_core.drive.runtime import configure_process
 from dllmrl_core.objectives import get_objective
-from dllmrl_core.rollout import generate_rollouts
-from dllmrl_core.runtime import configure_process
+from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
 from dllmrl_core.sampling import SamplerConfig, sample
-from dllmrl_core.scoring import completions_to_verify
-from dllmrl_core.verdict import TRAINING_PROTOCOL
-from dllmrl_core.training.learner import batch_generator
 from dllmrl_core.training.lora import load_adapter_state
 from dllmrl_core.training.policy import ModelConfig, load_policy
-from dllmrl_core.types import RolloutBatch
-from services.weights import fetch
+from dllmrl_core.verify.batch import completions_to_verify
+from services.weight_store import fetch
 
 
 @dataclass

@@ -1,17 +1,19 @@
-"""Generate a rollout batch for an objective: sample, record what it needs, branch."""
+"""Generate a rollout batch for an objective (sample, record what it needs, branch), and the RNG of
+one rollout chunk."""
 
 from __future__ import annotations
 
 import torch
 
+from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.models.predictor import MaskPredictor
-from dllmrl_core.objectives.common import SpecialTokens
 from dllmrl_core.sampling import SamplerConfig, sample
-from dllmrl_core.types import RolloutBatch
 
 
-def special_tokens(policy: MaskPredictor) -> SpecialTokens:
-    return SpecialTokens(mask_id=policy.mask_id, eos_id=policy.eos_id, stop_ids=policy.stop_ids)
+def batch_generator(seed: int, batch: int, chunk: int, device: torch.device) -> torch.Generator:
+    """The sampling RNG of one rollout chunk: a pure function of (seed, batch, chunk), so a lost
+    chunk is regenerated identically by any worker and a resumed run continues the same stream."""
+    return torch.Generator(device).manual_seed((seed * 1_000_003 + batch) * 1_009 + chunk)
 
 
 def generate_rollouts(policy: MaskPredictor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,

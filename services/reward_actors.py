@@ -1,7 +1,8 @@
 """RewardActor: verifies completions in worker processes, each item under a time limit.
 
-A verification that overruns its limit scores 0 and is counted; its process is killed and
-replaced (so is one that dies). Processes, not threads: no `signal.alarm`, and a runaway
+A verification that overruns its limit scores 0 and is counted as a timeout; its process is
+killed and replaced. One whose process dies scores 0 and is counted as a crash (a verifier bug,
+not a slow input); its process is replaced too. Processes, not threads: no `signal.alarm`, and a runaway
 verifier can always be stopped. Verification is idempotent, so the actor restarts and retries.
 """
 
@@ -10,10 +11,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from multiprocessing.connection import wait
+from typing import TYPE_CHECKING
 
 import ray
 
-from dllmrl_core.verdict import Verdict, VerifyItem, serve
+from dllmrl_core.contract.verdict import Verdict, VerifyItem
+from dllmrl_core.verify.verifier import serve
+
+if TYPE_CHECKING:  # verifier processes import this module: keep it free of torch
+    from dllmrl_core.tasks import TaskConfig
+    from services.settings import RewardConfig
 
 
 class TimedPool:
@@ -23,8 +30,7 @@ class TimedPool:
         self.args, self.target = (task, reward_set, protocol), target
         self.ctx = mp.get_context("spawn")
         self.workers = [self._spawn() for _ in range(processes)]
-        self.timeouts = 0
-        self.restarts = 0
+        self.timeouts = self.crashes = self.restarts = 0
 
     def _spawn(self):
         parent, child = self.ctx.Pipe()
@@ -40,6 +46,13 @@ class TimedPool:
         conn.close()
         self.workers[i] = self._spawn()
         self.restarts += 1
+
+    def _lost(self, i: int, verdict: Verdict) -> Verdict:
+        """Count a lost item (a timeout or a crash), replace its process; returns its verdict."""
+        self.timeouts += verdict.timed_out
+        self.crashes += verdict.crashed
+        self._replace(i)
+        return verdict
 
     def map(self, items: list[VerifyItem], timeout_s: float) -> list[Verdict]:
         results: list[Verdict | None] = [None] * len(items)
@@ -59,15 +72,11 @@ class TimedPool:
                 if conn in ready:
                     try:
                         results[item] = conn.recv()[1]
-                    except (EOFError, OSError):  # the process died: replace it, count the item as lost
-                        results[item] = Verdict(reward=0.0, timed_out=True)
-                        self.timeouts += 1
-                        self._replace(w)
+                    except (EOFError, OSError):  # the process died on this item
+                        results[item] = self._lost(w, Verdict(reward=0.0, crashed=True))
                     del busy[w]
                 elif time.monotonic() >= deadline:
-                    results[item] = Verdict(reward=0.0, timed_out=True)
-                    self.timeouts += 1
-                    self._replace(w)
+                    results[item] = self._lost(w, Verdict(reward=0.0, timed_out=True))
                     del busy[w]
         return results
 
@@ -88,18 +97,24 @@ class RewardActor:
         self.pool = TimedPool(processes, task, reward_set, protocol)
         self.timeout_s = timeout_s
 
-    def score(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
+    def verify(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
         """Verdicts for items[part::parts] of the list behind items_ref[0]."""
         items = ray.get(items_ref[0])[part::parts]
         return self.pool.map(items, self.timeout_s)
 
-    def counters(self) -> dict[str, int]:
-        return {"timeouts": self.pool.timeouts, "restarts": self.pool.restarts}
+
+def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = "") -> list:
+    """settings.num_actors reward actors for `task` (its reward set and evaluation protocol); named
+    `<name>reward-<i>` when `name` is given."""
+    return [RewardActor.options(name=f"{name}reward-{i}" if name else None, num_cpus=settings.num_cpus_per_actor,
+                                resources=settings.resources)
+            .remote(task.name, task.reward_set, task.eval_protocol, settings.processes_per_actor, settings.timeout_s)
+            for i in range(settings.num_actors)]
 
 
-def score_items(actors: list, items_ref) -> list:
+def verify_items(actors: list, items_ref) -> list:
     """Fan one list of items out over the actors; returns refs whose results `gather` interleaves."""
-    return [a.score.remote([items_ref], k, len(actors)) for k, a in enumerate(actors)]
+    return [a.verify.remote([items_ref], k, len(actors)) for k, a in enumerate(actors)]
 
 
 def gather(parts: list[list[Verdict]]) -> list[Verdict]:

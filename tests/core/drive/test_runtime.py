@@ -9,7 +9,7 @@ import pytest
 
 CHURN = """
 import resource, torch
-from dllmrl_core.runtime import keep_freed_memory
+from dllmrl_core.drive.runtime import keep_freed_memory
 torch.set_num_threads(1)
 assert keep_freed_memory()
 sizes = [3 << 20, 5 << 20, 9 << 20, 17 << 20]  # bytes, like a denoising step's activations

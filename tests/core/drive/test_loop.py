@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from dllmrl_core.config import RunConfig, load_run_config
-from dllmrl_core.loop import run
+from dllmrl_core.drive.config import RunConfig, load_run_config
+from dllmrl_core.drive.loop import run
 from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.training.lora import adapter_digest, adapter_state
 from dllmrl_core.training.policy import load_policy

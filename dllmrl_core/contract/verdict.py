@@ -1,7 +1,6 @@
-"""Verdicts on decoded completions: the per-item function reward workers run.
+"""What a verifier says about one completion, and what it is asked.
 
-Kept free of torch so that verifier processes start quickly; `serve` is the loop such a process
-runs (the Ray reward actors start it under a per-item time limit).
+Kept free of torch so that verifier processes start quickly (`dllmrl_core/verify/verifier.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ from dataclasses import dataclass, field
 class Verdict:
     """reward: total training reward; components: its parts; points / total: the evaluation
     score (accuracy over a set = Σ points / Σ total; Sudoku counts cells); correct: points = total;
-    well_formed: an answer could be extracted; timed_out: the verifier hit its time limit (all 0)."""
+    well_formed: an answer could be extracted; timed_out: the verifier hit its time limit (all 0);
+    crashed: the verifier process died on this item (all 0)."""
 
     reward: float
     components: dict[str, float] = field(default_factory=dict)
@@ -21,6 +21,7 @@ class Verdict:
     total: float = 1.0
     well_formed: bool = False
     timed_out: bool = False
+    crashed: bool = False
 
     @property
     def correct(self) -> bool:
@@ -42,24 +43,3 @@ class VerifyItem:
     text: str
     example: object
     protocol: str | None = None
-
-
-def verify(task, reward_set: str, protocol: str, completion: str, example) -> Verdict:
-    """The training reward and the evaluation score of one completion."""
-    result = task.reward(completion, example, reward_set)
-    score = task.score(completion, example, protocol)
-    return Verdict(reward=result.total, components=result.components, points=score.correct, total=score.total,
-                   well_formed=score.well_formed)
-
-
-def serve(conn, task_name: str, reward_set: str, protocol: str) -> None:
-    """Verifier process: receive (index, VerifyItem), send back (index, Verdict), until None."""
-    from dllmrl_core.tasks import get_task
-
-    task = get_task(task_name)
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        index, item = job
-        conn.send((index, verify(task, reward_set, item.protocol or protocol, item.text, item.example)))

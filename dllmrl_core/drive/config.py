@@ -10,12 +10,15 @@ options of a method under another method's name are one-line errors naming the k
     algorithm:  name + one section per method (each method's own Config)
     optim:      dllmrl_core.training.optim.OptimConfig
     train:      TrainConfig (below)
-    rollout, reward, learner, status: the Ray system's actors (the loop ignores them)
-    checkpoint:  where checkpoints and metrics go, how a run resumes
-    eval:       dllmrl_core.evaluation.EvalConfig (held-out evaluation)
-    placement:  disaggregated (rollout and learner actors) or colocated (one worker per GPU does both)
+    checkpoint: where checkpoints and metrics go, how a run resumes
+    eval:       dllmrl_core.drive.heldout.EvalConfig (held-out evaluation)
     plan:       dllmrl_core.planning.PlanConfig (the memory plan checked before a run starts)
     warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
+
+The same file also holds the Ray system's sections (`SYSTEM_SECTIONS`: placement, rollout,
+reward, learner, status). The Ray layer owns and validates them (services/settings.py,
+`SystemConfig`); the single-process loop reads the file with `load_run_config`, which sets them
+aside unread.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from dllmrl_core.configbase import ConfigModel
-from dllmrl_core.evaluation import EvalConfig
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.drive.heldout import EvalConfig
 from dllmrl_core.objectives import agrpo as _agrpo
 from dllmrl_core.objectives import diffu_grpo as _diffu_grpo
 from dllmrl_core.objectives import dispo as _dispo
@@ -36,6 +39,7 @@ from dllmrl_core.objectives import sapo as _sapo
 from dllmrl_core.planning import PlanConfig
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import TaskConfig
+from dllmrl_core.training.learner import LearnSettings
 from dllmrl_core.training.optim import OptimConfig
 from dllmrl_core.training.policy import ModelConfig
 from dllmrl_core.training.warm_start import WarmStartConfig
@@ -45,6 +49,7 @@ C = TypeVar("C", bound=ConfigModel)
 # old_logp None); agrpo and egspo use the log-probs the sampler recorded
 LEARNER_OLD_LOGP = ("diffu_grpo", "sapo", "dispo")
 RL_SAMPLER = {"gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.9}  # d1's rollout sampler
+SYSTEM_SECTIONS = ("placement", "rollout", "reward", "learner", "status")  # services/settings.py owns these
 
 
 class AlgorithmConfig(ConfigModel):
@@ -78,42 +83,6 @@ class TrainConfig(ConfigModel):
                                                           "weights, not the sampler's; docs/methods.md)")
 
 
-class RolloutConfig(ConfigModel):
-    """Rollout workers (Ray actors; the single-process loop ignores this section)."""
-
-    num_workers: int = Field(1, ge=1, description="rollout worker actors; scale freely, learners are unaffected")
-    num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per worker (1 for LLaDA-8B)")
-    num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per worker (also its torch threads)")
-    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
-
-
-class RewardConfig(ConfigModel):
-    """Reward actors on CPU, each with worker processes (the loop verifies in-process)."""
-
-    num_actors: int = Field(1, ge=1, description="reward actors")
-    processes_per_actor: int = Field(2, ge=1, description="verifier processes per actor")
-    num_cpus_per_actor: float = Field(0.5, gt=0, description="CPUs per reward actor")
-    timeout_s: float = Field(5.0, gt=0, description="per-item time limit; a timed-out item scores 0, counted")
-    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per actor")
-
-
-class LearnerConfig(ConfigModel):
-    """The learner actor group (DDP). The loop is one learner."""
-
-    num_workers: int = Field(1, ge=1, description="learner ranks (DDP); each takes a shard of every batch")
-    num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per rank")
-    num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per rank (also its torch threads)")
-    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto = nccl on GPU, gloo on CPU")
-    timeout_s: float = Field(600, gt=0, description="collective timeout")
-    max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up (a rank "
-                                                   "failure or a placement group not ready in time)")
-    placement_timeout_s: float = Field(600, gt=0, description="wait this long for the ranks' placement group; then "
-                                                              "the group start counts as a failure and is retried")
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
-        "PACK", description="Ray placement-group strategy for the ranks' bundles")
-    resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per rank")
-
-
 class CheckpointConfig(ConfigModel):
     """Where checkpoints, the resolved config and metrics go, and how a run resumes."""
 
@@ -121,15 +90,6 @@ class CheckpointConfig(ConfigModel):
     save_every: int = Field(0, ge=0, description="save every N optimizer steps (0 = final only); a multiple of μ")
     keep: int = Field(2, ge=1, description="checkpoints kept (older ones are deleted)")
     resume: str | None = Field(None, description="'latest' or a checkpoint directory to continue from")
-
-
-class StatusConfig(ConfigModel):
-    """The read-only status endpoint of a Ray run (the single-process loop ignores this section)."""
-
-    enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
-    host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
-    port: int = Field(0, ge=0, le=65535, description="0 = a free port")
-    token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
 
 
 class RunConfig(ConfigModel):
@@ -141,16 +101,8 @@ class RunConfig(ConfigModel):
     algorithm: AlgorithmConfig = AlgorithmConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
-    rollout: RolloutConfig = RolloutConfig()
-    reward: RewardConfig = RewardConfig()
-    learner: LearnerConfig = LearnerConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
-    status: StatusConfig = StatusConfig()
     eval: EvalConfig = EvalConfig()
-    placement: Literal["disaggregated", "colocated"] = Field(
-        "disaggregated", description="disaggregated: rollout workers and learner ranks are separate actors (weights "
-                                     "travel); colocated: learner.num_workers workers, each samples its share of the "
-                                     "batch and then trains under DDP (rollout section unused)")
     plan: PlanConfig = PlanConfig()
     warm_start: WarmStartConfig | None = None
 
@@ -201,10 +153,12 @@ class RunConfig(ConfigModel):
         if self.eval.active and self.eval.num_examples is None and self.eval.batch_rows is None:
             raise ValueError("eval.batch_rows: evaluating the whole test split (num_examples null) needs a batch "
                              "size, so the memory plan can bound the evaluation")
-        if self.placement == "colocated" and self.train.max_staleness:
-            raise ValueError("train.max_staleness: placement colocated samples and learns on the same GPU in turn, "
-                             "so there is nothing to overlap: use 0")
         return self
+
+    def learn_settings(self) -> LearnSettings:
+        """What a learner reads of this config."""
+        return LearnSettings(method=self.algorithm.name, algo=self.algorithm.selected, optim=self.optim,
+                             total_steps=self.train.steps, seed=self.train.seed)
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
@@ -237,16 +191,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(model: type[C], path: str | Path, overrides: list[str] = ()) -> C:
-    """Read, override and validate; raises ValueError / FileNotFoundError with one line."""
+def read_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
+    """The YAML file as a dict, with the `key.path=value` overrides applied."""
     data = read_yaml(path)
     for item in overrides:
         apply_override(data, item)
-    return model.parse(data)
+    return data
+
+
+def load_config(model: type[C], path: str | Path, overrides: list[str] = ()) -> C:
+    """Read, override and validate; raises ValueError / FileNotFoundError with one line."""
+    return model.parse(read_config(path, overrides))
 
 
 def load_run_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
-    return load_config(RunConfig, path, overrides)
+    """The core sections of a run config file; the Ray system's sections are set aside unread."""
+    data = read_config(path, overrides)
+    return RunConfig.parse({k: v for k, v in data.items() if k not in SYSTEM_SECTIONS})
 
 
 def dump_config(cfg: ConfigModel) -> str:

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from dllmrl_core.config import RunConfig
-from dllmrl_core.evaluation import across_lengths, eval_chunks, eval_metrics, eval_sampler, summarize
-from dllmrl_core.loop import run
-from dllmrl_core.verdict import Verdict
+from dllmrl_core.contract.verdict import Verdict
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.drive.heldout import across_lengths, eval_chunks, eval_metrics, eval_sampler, summarize
+from dllmrl_core.drive.loop import run
 from tests.conftest import WARM_TASK
 
 

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from pydantic import Field, field_validator
 
-from dllmrl_core.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import render_prompts
 
 D1_LENGTHS = (128, 256, 512)  # d1's evaluation lengths, reported by every paper built on it
+# What a driver supplies to evaluate: (examples, greedy sampler) -> (completion texts, verdicts), in order
+Generate = Callable[[list, SamplerConfig], tuple[list[str], list[Verdict]]]
 
 
 class EvalConfig(ConfigModel):
@@ -197,12 +201,20 @@ def write_generations(path: Path, task, examples: list, texts: list[str], verdic
     path.write_text(json.dumps(d1_generations(task, examples, texts, verdicts, sampler), indent=1))
 
 
+def evaluate_once(generate: Generate, task, examples: list, sampler: SamplerConfig, path: Path) -> list[Verdict]:
+    """One evaluation pass: generate and verify `examples` with `sampler`, write the generations in
+    d1's layout to `path`; returns the verdicts (one per example, in order)."""
+    texts, verdicts = generate(examples, sampler)
+    write_generations(path, task, examples, texts, verdicts, sampler)
+    return verdicts
+
+
 def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, protocol: str,
                    batch_size: int = 64) -> tuple[list[str], list]:
     """In-process evaluation (the single-process loop's): (texts, verdicts) per example, in order."""
     from dllmrl_core.sampling import sample
-    from dllmrl_core.scoring import decode
-    from dllmrl_core.verdict import verify
+    from dllmrl_core.verify.batch import decode
+    from dllmrl_core.verify.verifier import verify
 
     policy.model.eval()
     texts, verdicts = [], []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dllmrl_core.types import RolloutBatch, ScoredBatch
-from dllmrl_core.verdict import Verdict, VerifyItem
+from dllmrl_core.contract.types import RolloutBatch, ScoredBatch
+from dllmrl_core.contract.verdict import Verdict, VerifyItem
 
 
 def decode(tokenizer, ids: torch.Tensor) -> list[str]:
@@ -42,6 +42,7 @@ def scored_batch(rollout: RolloutBatch, verdicts: list[Verdict]) -> ScoredBatch:
         branch_rewards=torch.tensor([v.reward for v in branch], dtype=torch.float32, device=device)
         if rollout.branches is not None else None,
         timeouts=sum(v.timed_out for v in verdicts),
+        crashes=sum(v.crashed for v in verdicts),
         accuracy=share(main),
         branch_accuracy=share(branch) if rollout.branches is not None else None,
     )

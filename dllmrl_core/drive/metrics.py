@@ -40,6 +40,7 @@ def batch_metrics(main: list, branch: list, weight_version: int) -> dict[str, fl
     out = {"reward/mean": sum(v.reward for v in main) / n, "reward/correct": sum(v.correct for v in main) / n,
            "reward/well_formed": sum(v.well_formed for v in main) / n,
            "reward/timeouts": float(sum(v.timed_out for v in main + branch)),
+           "reward/crashes": float(sum(v.crashed for v in main + branch)),
            "rollout/weight_version": float(weight_version)}
     for name in sorted({k for v in main for k in v.components}):
         out[f"reward/{name}"] = sum(v.components.get(name, 0.0) for v in main) / n

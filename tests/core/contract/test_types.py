@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from dllmrl_core.types import RolloutBatch, StepLogits
+from dllmrl_core.contract.types import RolloutBatch, StepLogits
+from tests.core.batch_views import row_logits
 
 M = 9  # mask id
 
@@ -44,15 +45,15 @@ def test_shapes_are_checked_at_the_boundary():
 def test_step_logits_rows():
     kept = StepLogits(step=torch.tensor([1, -1, 0]), masked=torch.tensor([[1, 1, 0], [0, 0, 0], [0, 1, 0]]).bool(),
                       logits=torch.arange(6.0).view(3, 2))
-    assert kept.for_row(0).tolist() == [[0.0, 1.0], [2.0, 3.0]]
-    assert kept.for_row(1).shape == (0, 2)
-    assert kept.for_row(2).tolist() == [[4.0, 5.0]]
+    assert row_logits(kept, 0).tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    assert row_logits(kept, 1).shape == (0, 2)
+    assert row_logits(kept, 2).tolist() == [[4.0, 5.0]]
 
 
 def test_scored_batch_keeps_each_completions_accuracy_as_a_share():
-    from dllmrl_core.scoring import scored_batch
-    from dllmrl_core.types import BranchSet
-    from dllmrl_core.verdict import Verdict
+    from dllmrl_core.verify.batch import scored_batch
+    from dllmrl_core.contract.types import BranchSet
+    from dllmrl_core.contract.verdict import Verdict
 
     b = batch()
     b.branches = BranchSet(kind="sapo", source_row=torch.tensor([0, 1]), step=torch.tensor([1, 1]),

@@ -20,7 +20,7 @@ import numpy as np
 import ray
 import torch
 
-from dllmrl_core.types import tensor_views
+from dllmrl_core.contract.types import tensor_views
 
 _BITS = {torch.bfloat16: torch.int16}  # dtypes numpy lacks -> a numpy dtype of the same size
 
@@ -63,9 +63,6 @@ class WeightStore:
 
     def clear(self) -> None:
         self.versions.clear()
-
-    def held(self) -> list[int]:
-        return sorted(self.versions)
 
 
 def publish(store, version: int, state: dict[str, torch.Tensor]) -> None:

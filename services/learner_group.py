@@ -27,17 +27,19 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from dllmrl_core.runtime import configure_process
-from dllmrl_core.scoring import scored_batch
+from dllmrl_core.contract.types import RolloutBatch
+from dllmrl_core.drive.config import RunConfig
+from dllmrl_core.drive.runtime import configure_process
+from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.training.ddp import wrap_ddp
 from dllmrl_core.training.learner import Learner, merge_metrics
-from dllmrl_core.training.lora import adapter_digest
 from dllmrl_core.training.policy import load_policy
-from dllmrl_core.training.step import StepMetrics, unwrap
-from dllmrl_core.types import RolloutBatch
+from dllmrl_core.training.step import StepMetrics
+from dllmrl_core.verify.batch import scored_batch
 from services.jobs import Chunk, as_completed, submit
-from services.rollout import RolloutJob, run_job
-from services.weights import publish
+from services.rollout_worker import RolloutJob, run_job
+from services.settings import LearnerConfig, SystemConfig
+from services.weight_store import publish
 
 
 def free_port() -> int:
@@ -46,7 +48,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def join_group(lc, rank: int, world: int, addr: str, port: int) -> None:
+def join_group(lc: LearnerConfig, rank: int, world: int, addr: str, port: int) -> None:
     """torch.distributed over learner.backend (auto: NCCL with CUDA, else gloo), rank 0's rendezvous."""
     backend = lc.backend if lc.backend != "auto" else ("nccl" if torch.cuda.is_available() else "gloo")
     torch.distributed.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=rank, world_size=world,
@@ -57,9 +59,9 @@ def join_group(lc, rank: int, world: int, addr: str, port: int) -> None:
 class LearnerActor:
     """One DDP rank holding a `Learner`; under placement colocated it also samples (`generate`)."""
 
-    def __init__(self, cfg, rank: int, world: int):
-        self.cfg, self.rank, self.world = cfg, rank, world
-        configure_process(cfg.learner.num_cpus_per_worker)
+    def __init__(self, cfg: RunConfig, group: LearnerConfig, topology: Topology, rank: int, world: int):
+        self.cfg, self.group, self.topology, self.rank, self.world = cfg, group, topology, rank, world
+        configure_process(group.num_cpus_per_worker)
 
     def address(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), free_port()
@@ -72,9 +74,10 @@ class LearnerActor:
         # sample different amounts
         self.sampling_policy = replace(policy)
         if self.world > 1:
-            join_group(cfg.learner, self.rank, self.world, addr, port)
+            join_group(self.group, self.rank, self.world, addr, port)
             policy.model = wrap_ddp(policy.model, policy.device)
-        self.learner = Learner.build(cfg, policy, self.rank, self.world)
+        self.learner = Learner.build(cfg.learn_settings(), policy, micro_rows(cfg, self.topology, policy.device),
+                                     self.rank, self.world)
 
     @ray.method(num_returns=2)
     def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
@@ -96,7 +99,7 @@ class LearnerActor:
 
     def digest(self) -> tuple[str, float]:
         """`adapter_digest` of the full-precision adapter."""
-        return adapter_digest(self.learner.adapter())
+        return self.learner.digest()
 
     def save(self, path: str) -> None:
         self.learner.save(Path(path))
@@ -104,10 +107,9 @@ class LearnerActor:
     def load(self, path: str) -> None:
         self.learner.load(Path(path))
 
-    def save_final(self, path: str) -> None:
+    def save_final(self, directory: Path) -> None:
         """The trained adapter in PEFT format (PeftModel.from_pretrained loads it)."""
-        if self.rank == 0:
-            unwrap(self.learner.policy.model).save_pretrained(Path(path) / "adapter")
+        self.learner.save_final(directory)
 
     def placement(self) -> dict:
         return {"rank": self.rank, "node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}
@@ -132,7 +134,7 @@ class LearnerGroup:
     """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank
     fails; a group that fails to start releases what it took."""
 
-    def __init__(self, cfg, name: str = ""):
+    def __init__(self, cfg: SystemConfig, name: str = ""):
         lc = cfg.learner
         self.bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker
                                                          else {}), **lc.resources}
@@ -144,7 +146,7 @@ class LearnerGroup:
             self.shutdown()
             raise
 
-    def _start(self, cfg, name: str) -> None:
+    def _start(self, cfg: SystemConfig, name: str) -> None:
         lc = cfg.learner
         try:
             ray.get(self.pg.ready(), timeout=lc.placement_timeout_s)
@@ -156,13 +158,16 @@ class LearnerGroup:
                 name=f"{name}learner-{rank}" if name else None, num_cpus=lc.num_cpus_per_worker,
                 num_gpus=lc.num_gpus_per_worker, resources=lc.resources,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
-            ).remote(cfg, rank, lc.num_workers)
+            ).remote(cfg, lc, cfg.topology(), rank, lc.num_workers)
             for rank in range(lc.num_workers)
         ]
         addr, port = _get(self.actors[0].address.remote())
         _get([a.setup.remote(addr, port) for a in self.actors])
 
     # --- placement colocated: the ranks sample too (the interface of services.jobs.RolloutPool) ---
+    def __len__(self) -> int:
+        return len(self.actors)
+
     def submit(self, jobs: list[RolloutJob]) -> list[Chunk]:
         return submit(self.actors, jobs)
 
@@ -189,8 +194,8 @@ class LearnerGroup:
     def load(self, path: str) -> None:
         _get([a.load.remote(path) for a in self.actors])
 
-    def save_final(self, path: str) -> None:
-        _get(self.actors[0].save_final.remote(path))
+    def save_final(self, directory: Path) -> None:
+        _get(self.actors[0].save_final.remote(directory))
 
     def placement(self) -> list[dict]:
         return _get([a.placement.remote() for a in self.actors])

@@ -3,9 +3,10 @@
 import threading
 from multiprocessing import Pipe
 
+from dllmrl_core.contract.verdict import TRAINING_PROTOCOL, VerifyItem
 from dllmrl_core.tasks import get_task
 from dllmrl_core.tasks.countdown import CountdownExample
-from dllmrl_core.verdict import TRAINING_PROTOCOL, VerifyItem, serve, verify
+from dllmrl_core.verify.verifier import serve, verify
 
 # the training format, full d1 reward; d1's eval parser reads the whole text (no box) and fails
 ANSWER = "<reasoning>\nadd 9 and 7 = 16, minus 3 = 13\n</reasoning>\n<answer>\n9+7-3\n</answer>"

@@ -1,0 +1,13 @@
+"""Drive: the run config, what every driver does besides dispatching work, and the single-process loop.
+
+    config.py   RunConfig: the core sections of a run config, loading and overrides
+    driver.py   the driver core both drivers call: config, metrics and the step line, checkpoints,
+                held-out evaluation, the final adapter and the summary
+    heldout.py  held-out evaluation with d1's protocol: EvalConfig, samplers, statistics, files
+    loop.py     the single-process driver (`python -m dllmrl_core.loop`)
+    metrics.py  MetricsLog (metrics.jsonl + TensorBoard), batch_metrics
+    plots.py    the reward / accuracy curve
+    runtime.py  process settings every dllmrl process applies (threads, malloc)
+
+The Ray driver is `services/controller.py`.
+"""

@@ -1,0 +1,104 @@
+"""The single-process RL loop: sample → score → step → repeat, on `dllmrl_core` alone.
+
+    python -m dllmrl_core.loop CFG.yaml [key.path=value ...]
+
+The reference the distributed system must match (same config, same seeds, same adapter) and the
+baseline of the benchmarks. Batch b is sampled with a generator seeded by (seed, b), so the
+stream does not depend on who generates it; checkpoints (checkpoint.save_every) make a resumed
+run continue exactly. Its last printed line is a JSON summary:
+{"steps", "reward_mean" (last batch), "adapter_sha256", "adapter_norm", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from dllmrl_core.contract.types import ScoredBatch
+from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
+from dllmrl_core.drive.config import RunConfig, load_run_config
+from dllmrl_core.drive.driver import DriverCore
+from dllmrl_core.drive.heldout import Generate, evaluate_local
+from dllmrl_core.objectives import get_objective
+from dllmrl_core.planning import Topology, micro_rows
+from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
+from dllmrl_core.rollout.prompts import group_prompts
+from dllmrl_core.training.learner import Learner
+from dllmrl_core.training.policy import load_policy
+from dllmrl_core.training.warm_start import warm_start_with_progress
+from dllmrl_core.verify.batch import completions_to_verify, scored_batch
+from dllmrl_core.verify.verifier import verify
+
+
+def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
+                  generator: torch.Generator) -> tuple[ScoredBatch, list]:
+    """Generate G completions per example (with the method's branches) and score them all;
+    returns the scored batch and the verdicts (main rows, then branches)."""
+    objective = get_objective(cfg.algorithm.name)
+    ids, mask, groups, rows = group_prompts(tokenizer, task, examples, cfg.train.group_size, cfg.task.prompt_style,
+                                            policy.device)
+    rollout = generate_rollouts(policy, ids, mask, groups, cfg.sampler, objective, cfg.algorithm.selected, generator)
+    items = completions_to_verify(rollout, tokenizer, rows)
+    verdicts = [verify(task, cfg.task.reward_set, TRAINING_PROTOCOL, i.text, i.example) for i in items]
+    return scored_batch(rollout, verdicts), verdicts
+
+
+def local_generate(cfg: RunConfig, policy, tokenizer, task) -> Generate:
+    """Evaluation in this process: greedy sampling and in-process verification, eval.batch_rows rows at a time."""
+    def generate(examples: list, sampler):
+        return evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler,
+                              cfg.task.eval_protocol, cfg.eval.batch_rows or 64)
+    return generate
+
+
+def run(cfg: RunConfig, on_step=None) -> dict:
+    """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line."""
+    start = time.perf_counter()
+    torch.manual_seed(cfg.train.seed)
+    policy, tokenizer = load_policy(cfg.model)
+    core = DriverCore(cfg)
+    learner = Learner.build(cfg.learn_settings(), policy,
+                            micro_rows(cfg, Topology.single_process(policy.device), policy.device))
+    first, stream = core.resume(cfg.checkpoint.resume, learner.load)
+    generate, mu, task = local_generate(cfg, policy, tokenizer, core.task), cfg.iterations, core.task
+    before = core.evaluate(first, generate) if cfg.eval.before else []
+    for step in range(first, cfg.train.steps):
+        t0 = time.perf_counter()
+        if step % mu == 0:
+            gen = batch_generator(cfg.train.seed, step // mu, 0, policy.device)
+            scored, verdicts = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
+            learner.prepare(scored)
+        metrics = learner.step(step % mu)
+        B = scored.rollout.batch_size
+        core.record_step(step + 1, verdicts[:B], verdicts[B:], scored.rollout.weight_version, metrics,
+                         time.perf_counter() - t0, echo=on_step is None)
+        if on_step is not None:
+            on_step(step + 1, scored, metrics, time.perf_counter() - t0)
+        core.checkpoint(step + 1, stream.state(), learner.save)
+        if core.eval_due(step + 1):
+            core.evaluate(step + 1, generate)
+    return core.finish(cfg.train.steps, learner, generate, before, start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="run config YAML")
+    parser.add_argument("overrides", nargs="*", help="key.path=value")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_run_config(args.config, args.overrides)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if cfg.warm_start is not None:
+        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
+    print(json.dumps(run(cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
