@@ -49,11 +49,12 @@ from pathlib import Path
 import torch
 
 from bench import emit
+from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.runtime import configure_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
-METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
+METHODS = tuple(OBJECTIVES)  # every registered method
 HOT_PATH = ("dllmrl_core/likelihood", "dllmrl_core/objectives", "dllmrl_core/training/step.py")
 
 

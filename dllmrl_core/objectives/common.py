@@ -63,6 +63,10 @@ def no_branches(model, rollout, cfg, sampler, generator) -> None:
     return None
 
 
+def no_rules(run) -> None:
+    """No rules beyond the method's own section."""
+
+
 @dataclass
 class PolicyTerm:
     """One batch of log-prob queries plus everything its loss needs except the current log-probs.

@@ -33,7 +33,7 @@ from pydantic import Field
 from dllmrl_core.likelihood import branch_query
 from dllmrl_core.objectives import diffu_grpo
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
-                                           group_advantages, row_pg_loss, token_pg_loss)
+                                           group_advantages, no_rules, row_pg_loss, token_pg_loss)
 from dllmrl_core.sampling.branching import fill_from_logits
 from dllmrl_core.types import ScoredBatch
 
@@ -51,6 +51,11 @@ class Config(diffu_grpo.Config):
     step_reduction: Literal["prompt_sum", "mean", "sum"] = Field(
         "prompt_sum", description="L_step summed over each prompt's states, mean over prompts (DiSPO Eq. 6-7); "
                                   "mean over all states; or sum over all states")
+
+
+OLD_LOGP = "learner"
+recipe = diffu_grpo.recipe  # d1's (DiSPO App. D: the base optimiser's recipe), with DiSPO's defaults
+validate = no_rules
 
 
 def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
