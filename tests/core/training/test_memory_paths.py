@@ -39,7 +39,7 @@ def loss_and_grads(policy, terms, objective, cfg, *, gather: bool, checkpointing
     torch.manual_seed(3)  # LoRA dropout draws, identical in every variant (checkpointing restores the RNG)
     total = 0.0
     for term in terms:
-        for part in chunks(len(term), micro):
+        for part in chunks(len(term), micro, term.unit):
             sliced = term.rows(part)
             scored = token_logp(policy, sliced.query)
             out = objective.loss(sliced, scored.logp, scored.entropy, cfg)
