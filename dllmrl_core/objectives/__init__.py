@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
 
-from dllmrl_core.objectives import agrpo, diffu_grpo, dispo, egspo, espo, sapo, spg
+from dllmrl_core.objectives import agrpo, diffu_grpo, dispo, egspo, espo, sapo, spg, wd1
 
 if TYPE_CHECKING:
     from dllmrl_core.configbase import ConfigModel
@@ -68,7 +68,7 @@ class Objective(Protocol):
 
 
 OBJECTIVES: dict[str, Objective] = {"diffu_grpo": diffu_grpo, "sapo": sapo, "agrpo": agrpo, "dispo": dispo,
-                                    "egspo": egspo, "espo": espo, "spg": spg}
+                                    "egspo": egspo, "espo": espo, "spg": spg, "wd1": wd1}
 
 
 def get_objective(name: str) -> Objective:
