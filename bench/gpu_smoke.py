@@ -40,9 +40,10 @@ from pathlib import Path
 import torch
 
 from bench import emit
+from dllmrl_core.objectives import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
+METHODS = tuple(OBJECTIVES)  # every registered method
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16 tensor-core peaks
 
 

@@ -7,8 +7,10 @@ Times are process CPU seconds when torch runs one thread (the default: the compu
 while other jobs share the machine), wall seconds otherwise.
 
 Setup: configs/tiny_countdown.yaml (the tiny model's warm start runs/tiny-sft + its LoRA adapter, r 16,
-every block linear; each method's settings from that file: μ = 1 for every method, AGRPO 4 Monte-Carlo
-steps, EGSPO 4 selected steps, SAPO 2 continuations, DiSPO 2 fillings), the same 4 Countdown prompts
+every block linear; each registered method's settings from that file: μ = 1 for the five it sets, AGRPO 4
+Monte-Carlo steps, EGSPO 4 selected steps, SAPO 2 continuations, DiSPO 2 fillings; the methods it does not
+set at their defaults, e.g. ESPO's and SPG's 2 masked copies per completion; one step is timed either way),
+the same 4 Countdown prompts
 (test split: the train split's generator alone takes ~15 s) × G 8 = 32 rollouts, sampler gen 64 /
 32 steps / block 32 at the config's temperature. If runs/tiny-sft is missing, a random-init tiny
 model stands in (timing and memory do not depend on the weights); nothing is built.
@@ -50,10 +52,11 @@ import torch
 
 from bench import emit
 from dllmrl_core.drive.runtime import configure_process
+from dllmrl_core.objectives import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny_countdown.yaml"
-METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
+METHODS = tuple(OBJECTIVES)  # every registered method
 HOT_PATH = ("dllmrl_core/likelihood", "dllmrl_core/objectives", "dllmrl_core/training/step.py")
 
 

@@ -111,7 +111,14 @@ def learner_term(args, method: str, V: int, mask_id: int, device: str | torch.de
     g = torch.Generator().manual_seed(0)
     R, P, L = args.rows, args.prompt, args.gen
     per_step = -(-args.block // (args.steps // (L // args.block)))
-    positions = {"diffu_grpo": L, "agrpo": per_step, "egspo": per_step, "dispo": L // 3}[method]
+    positions = {"agrpo": per_step, "egspo": per_step, "dispo": L // 3}.get(method)  # dispo: its step term
+    if positions is None:  # any other registered method: the widest term its memory shape declares
+        from dllmrl_core.objectives import get_objective
+        from dllmrl_core.sampling import SamplerConfig
+
+        objective = get_objective(method)
+        sampler = SamplerConfig(gen_length=L, steps=args.steps, block_length=args.block)
+        positions = max(p for _, p in objective.memory_shape(objective.Config(), sampler, R).terms)
     ids = torch.randint(0, V - 3, (R, P + L), generator=g)
     ids[:, P:P + positions] = mask_id
     target = torch.zeros(R, L, dtype=torch.bool)

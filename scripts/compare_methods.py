@@ -1,4 +1,4 @@
-"""Compare the five methods at CPU scale, from one warm start, at a matched budget.
+"""Compare the registered methods at CPU scale, from one warm start, at a matched budget.
 
 Every method trains from the same warm-started model with the same optimizer settings, the same
 prompts per step × group size (so the same number of rollouts) and the same number of optimizer
@@ -28,10 +28,11 @@ from dllmrl_core.drive import loop
 from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.models import MaskPredictor
+from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.training.warm_start import ensure_warm_start
 
 RESULT = "compare.json"  # a finished run's figures, reused by --reuse
-METHODS = ("diffu_grpo", "sapo", "agrpo", "dispo", "egspo")
+METHODS = tuple(OBJECTIVES)
 # two-sided 95% Student-t quantiles by degrees of freedom (seeds − 1)
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -192,7 +193,7 @@ def write_docs(args, base: RunConfig, results: dict[str, list[dict]]) -> None:
 
 RESULTS = """# Method comparison at CPU scale
 
-All five methods train the tiny LLaDA-architecture model from the same warm start
+The methods train the tiny LLaDA-architecture model from the same warm start
 (`{config}`: {task}, LoRA, AdamW lr {lr}) for {steps} optimizer steps of
 {rollouts} rollouts each (one optimizer step per batch for every method), {seeds} seeds each.
 Held-out accuracy: d1's protocol, greedy, on the same {n_eval} problems before and after; the

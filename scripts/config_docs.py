@@ -55,13 +55,13 @@ unread.
    Options of one method filed under another fail the same way
    (`algorithm.agrpo.num_branches: unknown key (valid: mc_samples, ...)`).
 4. Checks across sections (`RunConfig`, `SystemConfig`): `checkpoint.save_every` is a multiple of the method's
-   optimizer steps per batch (μ); `sampler.temperature > 0`; for SAPO
-   `algorithm.sapo.continuation_extra_masks` is a multiple of `sampler.block_length`,
-   `sampler.steps ≥ 2` and `sampler.style: llada`. The sampler itself requires `gen_length`
+   optimizer steps per batch (μ); `sampler.temperature > 0`. The sampler itself requires `gen_length`
    divisible by `block_length` and `steps` divisible by the number of blocks; with `style: dream`
    (Dream's own loop, no blocks) `block_length` equals `gen_length`, and LLaDA-only options
    (`cfg_scale`, `confidence_eos_eot_inf`, `llada_rng`, `cache`, `threshold`) are errors.
-   `placement: colocated` needs `train.max_staleness: 0`.
+   `placement: colocated` needs `train.max_staleness: 0`. Methods add their own (`validate` in
+   `dllmrl_core/objectives/<name>.py`):
+METHOD_RULES
 5. The resolved config (every default filled in) is written to `<checkpoint.dir>/config.yaml` and
    into every checkpoint.
 
@@ -380,9 +380,19 @@ def key_paths() -> list[str]:
     return [k.path for s in run for k in s.keys]
 
 
+def method_rules() -> str:
+    """Each method's own checks (its `validate`, the first paragraph of its docstring), from the registry."""
+    from dllmrl_core.objectives import OBJECTIVES
+    from dllmrl_core.objectives.common import no_rules
+
+    rules = [f"   - `{name}`: {' '.join(inspect.getdoc(o.validate).split(chr(10) * 2)[0].split())}"
+             for name, o in OBJECTIVES.items() if o.validate is not no_rules]
+    return "\n".join(rules) if rules else "   none at present."
+
+
 def render() -> str:
     run, sft = collect()
-    lines = [HEADER, "", INTRO.rstrip("\n")]
+    lines = [HEADER, "", INTRO.rstrip("\n").replace("METHOD_RULES", method_rules())]
     lines += config_files()
     lines += ["", "## Sections", "",
               " · ".join(f"[`{s.path}`](#{anchor(s.path)})" for s in run if s.depth == 1)]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dllmrl_core.drive.config import SYSTEM_SECTIONS, RunConfig, load_run_config
+from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.training.warm_start import SFTRunConfig
 from services.settings import SystemConfig, load_system_config
 
@@ -37,7 +38,9 @@ def test_sft_configs_load():
 
 
 def test_llada_recipes_are_generated_and_cover_every_method_and_task():
-    assert len(list((ROOT / "configs" / "llada8b").glob("*.yaml"))) == 20
+    tasks = ("gsm8k", "math500", "countdown", "sudoku")
+    assert sorted(p.name for p in (ROOT / "configs" / "llada8b").glob("*.yaml")) == sorted(
+        f"{method}_{task}.yaml" for method in OBJECTIVES for task in tasks)
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "llada_configs.py"), "--check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
@@ -57,15 +60,29 @@ def test_every_recipe_evaluates_every_test_problem_at_d1s_three_lengths():
         assert [s.steps for s in cfg.eval.samplers(cfg.sampler.gen_length)] == [64, 128, 256], path.name
 
 
+def own_data(method: str, task: str) -> bool:
+    """Whether the method's recipe names its own data for the task (else d1's)."""
+    return any(k.endswith("_source") for k in OBJECTIVES[method].recipe(task).get("task", {}))
+
+
 def test_each_recipe_trains_and_tests_on_its_papers_data():
-    for method in ("diffu_grpo", "sapo", "dispo", "egspo"):  # d1's data (DiSPO App. D.1 describes d1's sets)
+    # d1's data wherever a recipe names none (d1, SAPO and EGSPO build on d1's code and data; DiSPO App. D.1
+    # describes d1's sets)
+    assert not any(own_data(m, t) for m in ("diffu_grpo", "sapo", "dispo", "egspo")
+                   for t in ("countdown", "sudoku", "gsm8k"))
+    for method in OBJECTIVES:
         countdown, sudoku, gsm8k = recipe(f"{method}_countdown").task, recipe(f"{method}_sudoku").task, \
             recipe(f"{method}_gsm8k").task
-        assert countdown.source("train") == "hub:Jiayi-Pan/Countdown-Tasks-3to4:train" and countdown.countdown.count == 3
-        assert countdown.source("test") == "/mnt/shared/data/d1/countdown_cd3_test.jsonl"
-        assert (sudoku.source("train"), sudoku.source("test"), sudoku.test_subsample) == (
-            "/mnt/shared/data/d1/4x4_sudoku_unique_puzzles.csv", "/mnt/shared/data/d1/4x4_test_sudoku.csv", 256)
-        assert (gsm8k.prompt_style, gsm8k.reward_set, gsm8k.source("test")) == ("d1", "d1", "hub:openai/gsm8k:main:test")
+        if not own_data(method, "countdown"):
+            assert countdown.source("train") == "hub:Jiayi-Pan/Countdown-Tasks-3to4:train"
+            assert countdown.countdown.count == 3
+            assert countdown.source("test") == "/mnt/shared/data/d1/countdown_cd3_test.jsonl"
+        if not own_data(method, "sudoku"):
+            assert (sudoku.source("train"), sudoku.source("test"), sudoku.test_subsample) == (
+                "/mnt/shared/data/d1/4x4_sudoku_unique_puzzles.csv", "/mnt/shared/data/d1/4x4_test_sudoku.csv", 256)
+        if not own_data(method, "gsm8k"):
+            assert (gsm8k.prompt_style, gsm8k.reward_set, gsm8k.source("test")) == (
+                "d1", "d1", "hub:openai/gsm8k:main:test")
     agrpo = {task: recipe(f"agrpo_{task}").task for task in ("gsm8k", "math500", "countdown", "sudoku")}
     assert all((t.prompt_style, t.reward_set, t.eval_protocol) == ("agrpo",) * 3 for t in agrpo.values())
     assert agrpo["gsm8k"].source("test") == "hub:madrylab/gsm8k-platinum:main:test"
@@ -91,11 +108,17 @@ def test_gpu_md_shows_the_current_memory_plan_of_every_recipe():
     assert result.returncode == 0, "run: python scripts/plan_table.py, and paste its table into docs/gpu.md"
 
 
-@pytest.mark.parametrize("name, warned", [("diffu_grpo", True), ("sapo", True), ("dispo", True),
-                                          ("agrpo", False), ("egspo", False)])
-def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name, warned):
+def test_the_learner_scores_pi_old_for_the_mean_field_methods_and_the_sampler_records_it_for_the_others():
+    assert [m for m in ("diffu_grpo", "sapo", "dispo", "agrpo", "egspo") if OBJECTIVES[m].OLD_LOGP == "learner"] == [
+        "diffu_grpo", "sapo", "dispo"]
+    assert OBJECTIVES["agrpo"].OLD_LOGP == OBJECTIVES["egspo"].OLD_LOGP == "sampler"
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name):
     from dllmrl_core.drive.config import RunConfig
 
+    warned = OBJECTIVES[name].OLD_LOGP == "learner"
     data = {"task": {"name": "countdown"}, "algorithm": {"name": name}}
     assert RunConfig.parse(data).staleness_warning() is None  # on-policy: nothing to say
     note = RunConfig.parse({**data, "train": {"max_staleness": 1}}).staleness_warning()

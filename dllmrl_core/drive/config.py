@@ -7,7 +7,7 @@ options of a method under another method's name are one-line errors naming the k
     model:      dllmrl_core.training.policy.ModelConfig
     task:       dllmrl_core.tasks.TaskConfig
     sampler:    dllmrl_core.sampling.SamplerConfig
-    algorithm:  name + one section per method (each method's own Config)
+    algorithm:  name + one section per registered method (each method's own Config)
     optim:      dllmrl_core.training.optim.OptimConfig
     train:      TrainConfig (below)
     checkpoint: where checkpoints and metrics go, how a run resumes
@@ -27,15 +27,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.drive.heldout import EvalConfig
-from dllmrl_core.objectives import agrpo as _agrpo
-from dllmrl_core.objectives import diffu_grpo as _diffu_grpo
-from dllmrl_core.objectives import dispo as _dispo
-from dllmrl_core.objectives import egspo as _egspo
-from dllmrl_core.objectives import sapo as _sapo
+from dllmrl_core.objectives import OBJECTIVES, get_objective
 from dllmrl_core.planning import PlanConfig
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import TaskConfig
@@ -45,29 +41,26 @@ from dllmrl_core.training.policy import ModelConfig
 from dllmrl_core.training.warm_start import WarmStartConfig
 
 C = TypeVar("C", bound=ConfigModel)
-# methods whose π_old the learner scores with its own weights when a batch arrives (their terms leave
-# old_logp None); agrpo and egspo use the log-probs the sampler recorded
-LEARNER_OLD_LOGP = ("diffu_grpo", "sapo", "dispo")
 RL_SAMPLER = {"gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.9}  # d1's rollout sampler
 SYSTEM_SECTIONS = ("placement", "rollout", "reward", "learner", "status")  # services/settings.py owns these
 
 
-class AlgorithmConfig(ConfigModel):
+class _Algorithm(ConfigModel):
     """`name` picks the method; each method's options live under its own name, so switching
     methods with `algorithm.name=...` keeps every section valid."""
-
-    name: Literal["diffu_grpo", "sapo", "agrpo", "dispo", "egspo"] = Field(
-        "diffu_grpo", description="the method to train with; its options are read from algorithm.<name>")
-    diffu_grpo: _diffu_grpo.Config = _diffu_grpo.Config()
-    sapo: _sapo.Config = _sapo.Config()
-    agrpo: _agrpo.Config = _agrpo.Config()
-    dispo: _dispo.Config = _dispo.Config()
-    egspo: _egspo.Config = _egspo.Config()
 
     @property
     def selected(self) -> ConfigModel:
         """The chosen method's config."""
         return getattr(self, self.name)
+
+
+# `name` and one section per registered method, each its module's Config (dllmrl_core.objectives.OBJECTIVES)
+AlgorithmConfig = create_model(
+    "AlgorithmConfig", __base__=_Algorithm, __module__=__name__, __doc__=_Algorithm.__doc__,
+    name=(Literal[tuple(OBJECTIVES)], Field("diffu_grpo", description="the method to train with; its options are "
+                                                                      "read from algorithm.<name>")),
+    **{name: (objective.Config, objective.Config()) for name, objective in OBJECTIVES.items()})
 
 
 class TrainConfig(ConfigModel):
@@ -116,7 +109,7 @@ class RunConfig(ConfigModel):
     def staleness_warning(self) -> str | None:
         """The line services.launch prints when max_staleness = 1 meets a method whose π_old the
         learner takes from its own weights (docs/methods.md "Shared machinery", stale rollouts)."""
-        if not self.train.max_staleness or self.algorithm.name not in LEARNER_OLD_LOGP:
+        if not self.train.max_staleness or get_objective(self.algorithm.name).OLD_LOGP != "learner":
             return None
         return (f"train.max_staleness=1 with {self.algorithm.name}: batch b is sampled with the weights of "
                 f"version (b-1)·μ, one batch ({self.iterations} updates) behind the learner, but π_old in the "
@@ -126,8 +119,6 @@ class RunConfig(ConfigModel):
     @property
     def iterations(self) -> int:
         """μ: optimizer steps per generated batch, for the chosen method."""
-        from dllmrl_core.objectives import get_objective
-
         return get_objective(self.algorithm.name).num_iterations(self.algorithm.selected)
 
     @model_validator(mode="after")
@@ -137,15 +128,7 @@ class RunConfig(ConfigModel):
                              f"method's steps per batch ({self.iterations}): checkpoints fall between batches")
         if self.sampler.temperature <= 0:
             raise ValueError("sampler.temperature: RL needs sampled rollouts (temperature > 0)")
-        extra = self.algorithm.sapo.continuation_extra_masks
-        if self.algorithm.name == "sapo" and extra % self.sampler.block_length:
-            raise ValueError(f"algorithm.sapo.continuation_extra_masks ({extra}) must be a multiple of "
-                             f"sampler.block_length ({self.sampler.block_length})")
-        if self.algorithm.name == "sapo" and self.sampler.style == "dream":
-            raise ValueError("sampler.style: sapo continues rollouts from visited states, which only LLaDA's loop "
-                             "does (style: llada)")
-        if self.algorithm.name == "sapo" and self.sampler.steps < 2:
-            raise ValueError("sampler.steps: sapo needs at least 2 denoising steps")
+        get_objective(self.algorithm.name).validate(self)  # the method's own rules across sections
         try:
             self.eval.samplers(self.sampler.gen_length)
         except ValueError as err:  # eval.steps or a length that does not fit the blocks

@@ -32,8 +32,8 @@ from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.contract.types import RolloutBatch, ScoredBatch
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
-                                           group_advantages, no_branches, revealed_per_step, stratified_uniforms,
-                                           token_pg_loss)
+                                           group_advantages, no_branches, no_rules, revealed_per_step,
+                                           stratified_uniforms, token_pg_loss)
 
 
 class Config(ConfigModel):
@@ -46,6 +46,33 @@ class Config(ConfigModel):
     beta: float = Field(0.0, ge=0, description="KL coefficient β, KL weighted by ρ (AGRPO: 0)")
     num_iterations: int = Field(1, ge=1, description="optimizer steps per batch (AGRPO: 1)")
     scale_rewards: bool = Field(False, description="divide advantages by the group std (off in AGRPO)")
+
+
+OLD_LOGP = "sampler"
+DATA = {  # AGRPO's data.py: files under task.data_dir (spg/ = SPG's sudoku split), hub names otherwise
+    "gsm8k": {"test_source": "hub:madrylab/gsm8k-platinum:main:test"},
+    "math500": {"train_source": "hub:qwedsacf/competition_math:train", "exclude_test": True,
+                "math": {"max_level": 4}},
+    "countdown": {"train_source": "hub:Jiayi-Pan/Countdown-Tasks-3to4:train", "train_rows": 20000,
+                  "exclude_test": True, "test_source": "d1/countdown_cd3_test.jsonl"},
+    "sudoku": {"train_source": "spg/train_sudoku_split_new.csv", "train_rows": 20000,
+               "test_source": "spg/test_sudoku_split_new.csv"},
+}
+validate = no_rules
+
+
+def recipe(task: str) -> dict:
+    """AGRPO's train.yaml: its sampler, LoRA, optimizer, G = 8, its prompts, rewards, answer checking and data."""
+    out = {"model": {"lora": {"r": 64, "alpha": 64, "dropout": 0.0, "targets": "all"}},
+           "task": {"reward_set": "agrpo", "prompt_style": "agrpo", "eval_protocol": "agrpo", **DATA[task]},
+           "sampler": {"gen_length": 384, "steps": 128, "block_length": 12, "temperature": 0.6, "top_k": 150,
+                       "top_p": 0.99, "top_p_rule": "agrpo", "remasking": "random"},
+           "optim": {"lr": 5.0e-6, "betas": [0.9, 0.99], "weight_decay": 0.01, "max_grad_norm": 1.0,
+                     "schedule": "cosine", "warmup_steps": 50, "micro_batch_rows": "auto"},
+           "train": {"group_size": 8}}
+    if task == "sudoku":  # AGRPO's Sudoku system prompt holds three worked examples
+        out["plan"] = {"prompt_tokens": 1024}
+    return out
 
 
 def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:

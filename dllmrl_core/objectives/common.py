@@ -31,6 +31,7 @@ class MemoryShape:
     extra_masks:        mask tokens those continuations append
     kept_positions:     positions per rollout whose fp32 logits the sampler keeps until branching (DiSPO)
     completion_logits:  every step needs the logits of the whole completion, not only the block (EGSPO)
+    unit:               rows one sample needs in the same micro-batch (PolicyTerm.unit; the largest of the terms')
     """
 
     terms: tuple[tuple[int, int], ...]
@@ -38,6 +39,7 @@ class MemoryShape:
     extra_masks: int = 0
     kept_positions: int = 0
     completion_logits: bool = False
+    unit: int = 1
 
 
 def revealed_per_step(sampler) -> int:
@@ -55,6 +57,10 @@ def no_branches(model, rollout, cfg, sampler, generator) -> None:
     return None
 
 
+def no_rules(run) -> None:
+    """No rules beyond the method's own section."""
+
+
 @dataclass
 class PolicyTerm:
     """One batch of log-prob queries plus everything its loss needs except the current log-probs.
@@ -68,6 +74,10 @@ class PolicyTerm:
     old_logp:    [N, L] fp32 behaviour log-probs; None = the learner takes them from the model
                  before the first update of this batch
     ref_logp:    [N, L] fp32 reference log-probs (adapters disabled), filled when β > 0
+    unit:        rows per sample: a loss that needs several rows at once (the masked copies of one
+                 completion behind a sequence likelihood) lays them out consecutively; micro-batches
+                 and data-parallel shards hold whole units. Advantages and weights repeat over a unit.
+    ratio:       False for a ratio-free term: there is no π_old, and the learner scores none
     """
 
     kind: str
@@ -77,6 +87,8 @@ class PolicyTerm:
     weights: torch.Tensor | None = None
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+    unit: int = 1
+    ratio: bool = True
 
     def __post_init__(self) -> None:
         if self.weights is None:
@@ -84,12 +96,14 @@ class PolicyTerm:
         if self.advantages.shape != (len(self.query),) or self.weights.shape != self.advantages.shape:
             raise ValueError(f"PolicyTerm({self.kind}): advantages {tuple(self.advantages.shape)} / weights "
                              f"{tuple(self.weights.shape)} must be [{len(self.query)}]")
+        if len(self.query) % self.unit:
+            raise ValueError(f"PolicyTerm({self.kind}): {len(self.query)} rows are not whole units of {self.unit}")
 
     def __len__(self) -> int:
         return len(self.query)
 
     def rows(self, idx: torch.Tensor | slice) -> PolicyTerm:
-        """The same term restricted to some rows; the normalizer stays global."""
+        """The same term restricted to some rows (whole units); the normalizer stays global."""
         sliced = {f.name: getattr(self, f.name)[idx] for f in fields(self)
                   if isinstance(getattr(self, f.name), torch.Tensor)}
         return replace(self, query=self.query.rows(idx), **sliced)
@@ -160,7 +174,7 @@ def token_pg_loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, *
         kl = k3(logp, term.ref_logp) * (ratio if kl_times_ratio else 1.0)
     per_token = (pg + beta * kl) * term.weights[:, None]
     loss = (per_token * mask).sum() / term.normalizer
-    return LossOutput(loss, _stats(mask, ratio, was_clipped, kl, entropy))
+    return LossOutput(loss, loss_stats(mask, ratio, was_clipped, kl, entropy))
 
 
 def row_pg_loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, *, eps_low: float, eps_high: float,
@@ -178,12 +192,13 @@ def row_pg_loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, *, 
     kl = k3(agg(logp), agg(term.ref_logp)) if beta > 0 else torch.zeros_like(pg)
     loss = ((pg + beta * kl) * term.weights).sum() / term.normalizer
     rows = torch.ones_like(pg)
-    stats = _stats(rows, ratio, was_clipped, kl, agg(entropy) / (count / scale))
+    stats = loss_stats(rows, ratio, was_clipped, kl, agg(entropy) / (count / scale))
     return LossOutput(loss, stats)
 
 
-def _stats(mask: torch.Tensor, ratio: torch.Tensor, clipped: torch.Tensor, kl: torch.Tensor,
-           entropy: torch.Tensor) -> LossStats:
+def loss_stats(mask: torch.Tensor, ratio: torch.Tensor, clipped: torch.Tensor, kl: torch.Tensor,
+               entropy: torch.Tensor) -> LossStats:
+    """Sums over the elements where `mask` > 0 (tokens, or rows with a ones mask)."""
     with torch.no_grad():
         on = mask > 0
         return LossStats(count=float(on.sum()), clipped=float(clipped[on].sum()), ratio_sum=float(ratio[on].sum()),

@@ -24,7 +24,7 @@ from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import mean_field_query
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, SpecialTokens, group_advantages,
-                                           no_branches, plain_rollout, token_pg_loss)
+                                           no_branches, no_rules, plain_rollout, token_pg_loss)
 
 
 class Config(ConfigModel):
@@ -38,8 +38,16 @@ class Config(ConfigModel):
     scale_rewards: bool = Field(False, description="divide advantages by the group std (off in d1)")
 
 
+OLD_LOGP = "learner"
+D1_ITERATIONS = {"gsm8k": 12, "math500": 12, "countdown": 8, "sudoku": 8}  # d1's μ per task (its sbatch files)
 rollout_options = plain_rollout
 branch = no_branches
+validate = no_rules
+
+
+def recipe(task: str) -> dict:
+    """d1's recipe is the generator's base; only μ changes with the task."""
+    return {"algorithm": {"num_iterations": D1_ITERATIONS[task]}}
 
 
 def num_iterations(cfg: Config) -> int:

@@ -1,5 +1,5 @@
 """DiSPO — Diffusion-State Policy Optimization (Oba, Furuta, Okazaki, arXiv 2602.06462; docs/methods.md
-"DiSPO"), on top of diffu-GRPO.
+"DiSPO"), on top of diffu-GRPO or SPG (its Table 1 uses both as the base optimiser).
 
 At one late-biased step t per trajectory (p(t) ∝ ((t+1)/S)^degree), branch the state s_t: draw Z
 joint fillings a_z of all masked positions from the logits cached by the sampler (no extra
@@ -9,7 +9,7 @@ diffusion passes), FILL, score with the terminal reward, and update only the fil
     A_{t,z}   = R_{t,z} − mean_z R_{t,z}                       (same-state group)
     log π̃(a|s) = Σ_{i ∈ M_t} log π̃(a_i | s^(m), i)             (prompt masked as in d1)
     L_step^(t) = −(1/Z) Σ_z min(ρ_z A_z, clip(ρ_z, 1±ε) A_z) + β k3    (ρ per state)
-    L(q) = α_base · L_base(q) + α_step · Σ_{t ∈ states of q} L_step^(t),   L_base = diffu-GRPO
+    L(q) = α_base · L_base(q) + α_step · Σ_{t ∈ states of q} L_step^(t),   L_base = diffu-GRPO or SPG
 
 The paper sums the step terms over the K states of a prompt while the base term averages over the
 prompt's K completions, so per prompt the step term weighs about K times a completion's base term
@@ -18,6 +18,11 @@ prompt's K completions, so per prompt the step term weighs about K times a compl
 keeps that per-prompt weight whatever the batch size. `mean` averages over all states instead
 (1× per prompt: α weighs two losses of the same scale); `sum` sums over every state of the batch
 (a per-state weight that grows with the batch).
+
+With `base: spg` the base term is SPG's sandwiched loss (spg.py: its block-masked copies, ELBO for
+A > 0, EUBO or mixture otherwise, no ratio), with SPG's bounds under `algorithm.dispo.spg`; μ is still
+`num_iterations` (SPG's recipe: 4) and the step loss keeps its ratio, ε and β. SPG has no KL, so with
+β > 0 (the step loss's) the reference is scored on the base rows too, unused.
 
 Readings of details the paper leaves open, each an option: the density form ((t+1)/S)^degree;
 the step loss reuses the base ε and β unless `step_epsilon` / `step_beta` are set.
@@ -32,14 +37,15 @@ from pydantic import Field
 
 from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import branch_query
-from dllmrl_core.objectives import diffu_grpo
+from dllmrl_core.objectives import diffu_grpo, spg
+from dllmrl_core.objectives.spg import Bounds as SPGBounds
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
-                                           group_advantages, row_pg_loss, token_pg_loss)
+                                           group_advantages, no_rules, row_pg_loss, token_pg_loss)
 from dllmrl_core.sampling.branching import fill_from_logits
 
 
 class Config(diffu_grpo.Config):
-    """diffu-GRPO's knobs (same defaults; the base loss) plus DiSPO's step loss."""
+    """diffu-GRPO's knobs (same defaults; the base loss, and ε, β of the step loss) plus DiSPO's step loss."""
 
     num_branches: int = Field(2, ge=2, description="Z fillings per selected state (DiSPO: 2)")
     timestep_degree: float = Field(4.0, ge=0, description="late-biased step density ∝ ((t+1)/S)^degree (DiSPO: 4)")
@@ -51,6 +57,14 @@ class Config(diffu_grpo.Config):
     step_reduction: Literal["prompt_sum", "mean", "sum"] = Field(
         "prompt_sum", description="L_step summed over each prompt's states, mean over prompts (DiSPO Eq. 6-7); "
                                   "mean over all states; or sum over all states")
+    base: Literal["diffu_grpo", "spg"] = Field("diffu_grpo", description="the base optimiser's loss (DiSPO Table 1: "
+                                                                         "diffu-GRPO or SPG)")
+    spg: SPGBounds = Field(SPGBounds(), description="SPG's bounds of the base loss when base: spg")
+
+
+OLD_LOGP = "learner"
+recipe = diffu_grpo.recipe  # d1's (DiSPO App. D: the base optimiser's recipe), with DiSPO's defaults
+validate = no_rules
 
 
 def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:
@@ -68,22 +82,28 @@ num_iterations = diffu_grpo.num_iterations
 
 
 def needs_ref(cfg: Config) -> bool:
-    return cfg.beta > 0 or (cfg.step_beta or 0) > 0
+    step_beta = cfg.beta if cfg.step_beta is None else cfg.step_beta
+    return step_beta > 0 or (cfg.base == "diffu_grpo" and cfg.beta > 0)
 
 
 def memory_shape(cfg: Config, sampler, rows: int) -> MemoryShape:
-    """The base term, and Z branch rows per rollout scoring the positions still masked at the chosen
-    step. Under p(t) ∝ ((t+1)/S)^degree a state keeps L/(degree+2) masks on average; planned at twice
-    that (what the sampler's kept logits hold too)."""
+    """The base term (SPG's: T copies per rollout, one unit), and Z branch rows per rollout scoring the
+    positions still masked at the chosen step. Under p(t) ∝ ((t+1)/S)^degree a state keeps L/(degree+2)
+    masks on average; planned at twice that (what the sampler's kept logits hold too)."""
     masked = min(sampler.gen_length, -(-2 * sampler.gen_length // int(cfg.timestep_degree + 2)))
-    return MemoryShape(terms=((rows, sampler.gen_length), (rows * cfg.num_branches, masked)), kept_positions=masked)
+    base = spg.memory_shape(cfg.spg, sampler, rows) if cfg.base == "spg" else diffu_grpo.memory_shape(cfg, sampler,
+                                                                                                       rows)
+    return MemoryShape(terms=(*base.terms, (rows * cfg.num_branches, masked)), kept_positions=masked, unit=base.unit)
 
 
 def prepare(scored: ScoredBatch, cfg: Config, special: SpecialTokens,
             generator: torch.Generator) -> list[list[PolicyTerm]]:
     base_adv = group_advantages(scored.rewards, scored.group_ids, cfg.scale_rewards)
     seeds = diffu_grpo.mask_seeds(cfg, generator)
-    base = diffu_grpo.policy_terms(scored, base_adv, cfg, seeds, special, kind="base")
+    if cfg.base == "spg":
+        base = [spg.bound_terms(scored, base_adv, cfg.spg, special, generator, kind="base") for _ in seeds]
+    else:
+        base = diffu_grpo.policy_terms(scored, base_adv, cfg, seeds, special, kind="base")
     branches = scored.rollout.branches
     step_adv = group_advantages(scored.branch_rewards, branches.source_row)      # same-state groups
     scale = step_scale(scored, cfg)
@@ -112,7 +132,7 @@ def step_scale(scored: ScoredBatch, cfg: Config) -> float:
 
 def loss(term: PolicyTerm, logp: torch.Tensor, entropy: torch.Tensor, cfg: Config) -> LossOutput:
     if term.kind == "base":
-        out = diffu_grpo.loss(term, logp, entropy, cfg)
+        out = spg.loss(term, logp, entropy, cfg.spg) if cfg.base == "spg" else diffu_grpo.loss(term, logp, entropy, cfg)
         return LossOutput(cfg.alpha_base * out.loss, out.stats)
     eps = cfg.step_epsilon or cfg.epsilon
     beta = cfg.beta if cfg.step_beta is None else cfg.step_beta

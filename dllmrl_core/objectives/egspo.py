@@ -43,7 +43,7 @@ from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import step_query
 from dllmrl_core.objectives.agrpo import last_content_step
 from dllmrl_core.objectives.common import (LossOutput, MemoryShape, PolicyTerm, RolloutOptions, SpecialTokens,
-                                           group_advantages, revealed_per_step, row_pg_loss)
+                                           group_advantages, no_rules, revealed_per_step, row_pg_loss)
 from dllmrl_core.sampling.branching import greedy_branches, select_steps
 
 
@@ -64,6 +64,15 @@ class Config(ConfigModel):
     beta: float = Field(0.04, ge=0, description="KL coefficient β (k3 on step log-probs)")
     aggregation: Literal["sum", "mean"] = Field("sum", description="step log-prob: sum or mean over its tokens")
     updates: Literal["accumulate", "per_step"] = Field("accumulate", description="one update per rollout, or per step")
+
+
+OLD_LOGP = "sampler"
+validate = no_rules
+
+
+def recipe(task: str) -> dict:
+    """EGSPO's train.sh: lr 3e-5 (10× d1's) and G = 8, otherwise d1's recipe."""
+    return {"optim": {"lr": 3.0e-5}, "train": {"group_size": 8}}
 
 
 def rollout_options(cfg: Config, steps: int, batch_size: int, generator: torch.Generator) -> RolloutOptions:

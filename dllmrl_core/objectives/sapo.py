@@ -55,13 +55,27 @@ class Config(diffu_grpo.Config):
         True, description="add only max(R_process, 0), so an eligible advantage never drops (SAPO's up-weighting)")
 
 
+OLD_LOGP = "learner"
 rollout_options = plain_rollout
+recipe = diffu_grpo.recipe  # d1's, with SAPO's defaults (N = 3, λ = 1, 64 extra masks)
+
+
+def validate(run) -> None:
+    """`algorithm.sapo.continuation_extra_masks` is a multiple of `sampler.block_length`, `sampler.steps ≥ 2` and
+    `sampler.style: llada`."""
+    extra, sampler = run.algorithm.sapo.continuation_extra_masks, run.sampler
+    if extra % sampler.block_length:
+        raise ValueError(f"algorithm.sapo.continuation_extra_masks ({extra}) must be a multiple of "
+                         f"sampler.block_length ({sampler.block_length})")
+    if sampler.style == "dream":
+        raise ValueError("sampler.style: sapo continues rollouts from visited states, which only LLaDA's loop "
+                         "does (style: llada)")
+    if sampler.steps < 2:
+        raise ValueError("sampler.steps: sapo needs at least 2 denoising steps")
 
 
 def branch(model, rollout, cfg: Config, sampler, generator):
-    """N continuations from x_{t1}, t1 ~ U{1, ..., S−1} per rollout."""
-    if rollout.steps < 2:
-        raise ValueError("sapo needs at least 2 denoising steps (sampler.steps)")
+    """N continuations from x_{t1}, t1 ~ U{1, ..., S−1} per rollout (S ≥ 2: `validate`)."""
     t1 = torch.randint(1, rollout.steps, (rollout.batch_size,), generator=generator, device=generator.device)
     return sapo_continuations(model, rollout, t1, cfg.num_continuations, sampler,
                               extra_masks=cfg.continuation_extra_masks, generator=generator)

@@ -232,12 +232,13 @@ def learner_phases(cfg: RunConfig, s: Setting, prec: Precision, world: int, micr
     """The largest micro-batch forward/backward of one optimizer step, and the no-grad scoring of
     old/reference log-probs, on one rank."""
     rows_total = cfg.train.prompts_per_step * cfg.train.group_size
-    terms = s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms
+    shape = s.method.memory_shape(s.algo, cfg.sampler, rows_total)
     micro = micro if micro is not None else resolved_micro(cfg)
     T, ckpt = s.prompt + s.gen, cfg.optim.activation_checkpointing
     best: dict[str, list[Item]] = {}
-    for rows, positions in terms:
-        mb = min(math.ceil(rows / world), micro or rows)
+    for rows, positions in shape.terms:
+        per_rank = math.ceil(rows / (shape.unit * world)) * shape.unit       # shards hold whole units
+        mb = min(per_rank, max((micro or rows) // shape.unit, 1) * shape.unit)
         for name, items in learner_step_items(s, prec, mb, T, positions, ckpt).items():
             if name not in best or sum(i.bytes for i in items) > sum(i.bytes for i in best[name]):
                 best[name] = items
@@ -311,24 +312,25 @@ AUTO_HEADROOM = 0.85  # `auto` micro-batches fill this share of the usable memor
 
 
 def auto_micro_rows(cfg: RunConfig, topo: Topology, gpu_memory_gib: float | None = None) -> int:
-    """The largest micro-batch whose learner plan stays within AUTO_HEADROOM of the usable memory
-    (1 if none does) on GPUs of `gpu_memory_gib` (default: plan.gpu_memory_gib); CPU: every row."""
+    """The largest micro-batch (whole units) whose learner plan stays within AUTO_HEADROOM of the usable
+    memory (one unit if none does) on GPUs of `gpu_memory_gib` (default: plan.gpu_memory_gib); CPU: every row."""
     if gpu_memory_gib is not None:
         cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update={"gpu_memory_gib": gpu_memory_gib})})
     s = setting(cfg)
     ranks, gpus = topo.learner_ranks, topo.learner_gpus
     prec = precision(cfg, gpus)
     rows_total = cfg.train.prompts_per_step * cfg.train.group_size
-    most = max(math.ceil(r / ranks) for r, _ in s.method.memory_shape(s.algo, cfg.sampler, rows_total).terms)
+    shape = s.method.memory_shape(s.algo, cfg.sampler, rows_total)
+    most = max(math.ceil(r / (shape.unit * ranks)) * shape.unit for r, _ in shape.terms)
     cap = capacity(cfg, gpus, prec)
     if cap is None:
         return most
     resident = sum(i.bytes for i in [weights(s, prec), *adapter(s, True, ranks, prec)])
-    for micro in range(most, 0, -1):
+    for micro in range(most, 0, -shape.unit):  # whole units: a micro-batch holds all rows of its samples
         peak = max(sum(i.bytes for i in items) for items in learner_phases(cfg, s, prec, ranks, micro).values())
         if resident + peak <= AUTO_HEADROOM * cap:
             return micro
-    return 1
+    return shape.unit
 
 
 def micro_rows(cfg: RunConfig, topo: Topology, device: torch.device) -> int | None:

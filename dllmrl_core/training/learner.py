@@ -29,12 +29,12 @@ from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_ste
 
 
 def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:
-    """Rows rank, rank+world, ... of a term. A rank left without rows gets one row with weight 0,
-    so it still joins DDP's gradient all-reduce."""
-    rows = torch.arange(rank, len(term), world)
-    if len(rows):
-        return term.rows(rows)
-    idle = term.rows(torch.tensor([0]))
+    """Units (rows, for unit 1) rank, rank+world, ... of a term. A rank left without any gets the first
+    unit with weight 0, so it still joins DDP's gradient all-reduce."""
+    units = torch.arange(rank, len(term) // term.unit, world)
+    if len(units):
+        return term.rows((units[:, None] * term.unit + torch.arange(term.unit)).flatten())
+    idle = term.rows(torch.arange(term.unit))
     return replace(idle, weights=torch.zeros_like(idle.weights))
 
 

@@ -55,9 +55,10 @@ def adapters_disabled(policy: MaskPredictor):
         yield
 
 
-def chunks(n: int, size: int | None) -> list[slice]:
-    size = size or max(n, 1)
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+def chunks(n: int, size: int | None, unit: int = 1) -> list[slice]:
+    """Slices of at most `size` rows (all if None) that hold whole units of `unit` rows, at least one."""
+    step = max((size or n) // unit, 1) * unit
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 @torch.no_grad()
@@ -68,14 +69,14 @@ def score_query(policy: MaskPredictor, query: LogpQuery, micro_rows: int | None 
 
 def freeze_old_and_ref(policy: MaskPredictor, iterations: list[list[PolicyTerm]], needs_ref: bool,
                        micro_rows: int | None = None) -> None:
-    """Before the first update on a batch: old log-probs where the objective left them to the model,
-    and reference log-probs when the objective has a KL term. Eval mode (no dropout), so ρ ≡ 1 at
-    the first step."""
+    """Before the first update on a batch: old log-probs where the objective left them to the model
+    (none for a ratio-free term), and reference log-probs when the objective has a KL term. Eval mode
+    (no dropout), so ρ ≡ 1 at the first step."""
     was_training = policy.model.training
     policy.model.eval()
     try:
         for term in (t for terms in iterations for t in terms):
-            if term.old_logp is None:
+            if term.old_logp is None and term.ratio:
                 term.old_logp = score_query(policy, term.query, micro_rows)
             if needs_ref and term.ref_logp is None:
                 with adapters_disabled(policy):
@@ -91,7 +92,7 @@ def train_step(policy: MaskPredictor, optimizer: torch.optim.Optimizer, schedule
     model = policy.model
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    work = [(term, part) for term in terms for part in chunks(len(term), micro_rows)]
+    work = [(term, part) for term in terms for part in chunks(len(term), micro_rows, term.unit)]
     total, stats = 0.0, LossStats()
     for i, (term, part) in enumerate(work):
         sliced = term.rows(part)

@@ -7,8 +7,10 @@ import torch
 from safetensors.torch import load_file
 
 from dllmrl_core.drive.loop import run as loop_run
+from dllmrl_core.objectives import OBJECTIVES
 from services.launch import run as ray_run
 from services.settings import SystemConfig
+from tests.core.objectives.helpers import cpu_settings
 from tests.services.conftest import run_config
 
 pytestmark = pytest.mark.ray
@@ -28,6 +30,18 @@ def test_ray_matches_the_single_process_loop(ray_session, warm_dir, tmp_path):
     summary = ray_run(SystemConfig.parse(cfg), name="t-parity/")
     loop = loop_run(SystemConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
     assert summary["steps"] == loop["steps"] == 3
+    assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
+    assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_every_method_trains_through_ray_as_in_the_loop(ray_session, warm_dir, tmp_path, name):
+    """Each registered method (CPU-test size, a KL wherever there is one): rollout worker, reward actor and
+    learner give the single-process loop's adapter."""
+    cfg = run_config(warm_dir, tmp_path / "ray", steps=2, algorithm={"name": name, name: cpu_settings(name, beta=0.04)})
+    summary = ray_run(RunConfig.parse(cfg), name=f"t-method-{name}/")
+    loop = loop_run(RunConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
+    assert summary["steps"] == loop["steps"] == 2 and summary["algorithm"] == name
     assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
     assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
 

@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,14 +16,13 @@ from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.training.lora import adapter_digest, adapter_state
 from dllmrl_core.training.policy import load_policy
 from tests.conftest import WARM_TASK
+from tests.core.objectives.helpers import cpu_settings
 
-METHODS = {  # small settings for CPU; β > 0 everywhere to check the KL at the first step
-    "diffu_grpo": {"num_iterations": 2, "beta": 0.04},
-    "sapo": {"num_iterations": 1, "num_continuations": 2, "continuation_extra_masks": 0},
-    "agrpo": {"mc_samples": 3, "beta": 0.04},
-    "dispo": {"num_iterations": 1},
-    "egspo": {"num_steps": 3},
-}
+ROOT = Path(__file__).resolve().parents[2]
+
+# every registered method at CPU-test size; β > 0 wherever there is a KL, to check it at the first step
+METHODS = {name: cpu_settings(name, beta=0.04) for name in OBJECTIVES}
+METHODS["diffu_grpo"]["num_iterations"] = 2  # one batch serves both steps
 
 
 def config(model_dir, name, steps=2, out=None) -> dict:
@@ -85,8 +85,27 @@ def test_cli_prints_the_json_summary_last(warm_dir, tmp_path):
     assert {"reward_mean", "adapter_sha256", "adapter_norm"} <= set(summary)
 
 
+def test_the_cli_trains_every_method_from_the_tiny_config_into_its_own_adapter(warm_dir, tmp_path):
+    """`python -m dllmrl_core.loop configs/tiny_countdown.yaml algorithm.name=M train.steps=2` for every
+    registered method (on the tests' warm start and its two-number task, so that some answers are right and
+    SAPO's process reward is not zero; evaluation off): each trains, and no two adapters agree."""
+    warm = [f"model.path={warm_dir}", "warm_start=null", "eval.before=false", "eval.after=false",
+            *(f"task.countdown.{k}={v}" for k, v in WARM_TASK["countdown"].items())]
+    digests = {}
+    for name in OBJECTIVES:
+        out = subprocess.run([sys.executable, "-m", "dllmrl_core.loop", "configs/tiny_countdown.yaml",
+                              f"algorithm.name={name}", "train.steps=2", *warm, f"checkpoint.dir={tmp_path / name}"],
+                             capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""},
+                             cwd=ROOT)
+        assert out.returncode == 0, f"{name}: {out.stderr[-2000:]}"
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        assert summary["algorithm"] == name and summary["steps"] == 2
+        digests[name] = summary["adapter_sha256"]
+    assert len(set(digests.values())) == len(OBJECTIVES), digests
+
+
 @pytest.mark.parametrize("override, needle", [
-    ("algorithm.name=ppo", "'diffu_grpo', 'sapo', 'agrpo', 'dispo' or 'egspo'"),
+    ("algorithm.name=ppo", ", ".join(repr(n) for n in list(OBJECTIVES)[:-1]) + f" or {list(OBJECTIVES)[-1]!r}"),
     ("algorithm.diffu_grpo.mc_samples=3", "algorithm.diffu_grpo.mc_samples: unknown key (valid: beta, epsilon"),
     ("algorithm.sapo.beta=-1", "algorithm.sapo.beta"),
     ("train.stepz=3", "train.stepz: unknown key"),

@@ -1,5 +1,5 @@
-"""What the objective tests share: a tiny policy with a non-zero adapter, and one method's rollouts
-with random rewards prepared into its first iteration's terms."""
+"""What the objective tests share: every method's settings at CPU-test size, a tiny policy with a
+non-zero adapter, and one method's rollouts with random rewards prepared into its first iteration's terms."""
 
 import torch
 
@@ -9,6 +9,17 @@ from dllmrl_core.models.tokens import special_tokens
 from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.rollout.generate import generate_rollouts
 from dllmrl_core.training.lora import LoraSettings, add_lora
+
+
+# the knobs that set a method's cost, by field name whatever the method, at CPU-test size
+CPU_SCALE = {"num_iterations": 1, "mc_samples": 3, "num_steps": 3, "num_continuations": 2, "continuation_extra_masks": 0}
+
+
+def cpu_settings(name: str, **extra) -> dict:
+    """A registered method's Config overrides for tests: its defaults with the CPU_SCALE knobs it has,
+    then `extra` (each applied only where the method has that knob: `beta=0.04` = a KL wherever one exists)."""
+    fields = OBJECTIVES[name].Config.model_fields
+    return {k: v for k, v in {**CPU_SCALE, **extra}.items() if k in fields}
 
 
 def lora_policy(tiny_dir, dropout: float = 0.0) -> MaskPredictor:

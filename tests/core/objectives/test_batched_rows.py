@@ -1,6 +1,7 @@
-"""The learner's hot path is batched across sequences: every policy term (AGRPO's k sampled steps per
-sequence, EGSPO's K selected steps, DiSPO's base and branch states) is scored by ONE forward call over
-all of its rows, and that batched result equals a per-row reference computation."""
+"""The learner's hot path is batched across sequences: every policy term of every registered method
+(AGRPO's k sampled steps per sequence, EGSPO's K selected steps, DiSPO's base and branch states, ...) is
+scored by ONE forward call over all of its rows, and that batched result equals a per-row reference
+computation."""
 
 import pytest
 import torch
@@ -9,10 +10,10 @@ from dllmrl_core.likelihood import token_logp
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
 from dllmrl_core.training.step import freeze_old_and_ref, train_step
-from tests.core.objectives.helpers import lora_policy, prepared_terms
+from dllmrl_core.objectives import OBJECTIVES
+from tests.core.objectives.helpers import cpu_settings, lora_policy, prepared_terms
 
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
-SETTINGS = {"agrpo": dict(mc_samples=3), "egspo": dict(num_steps=3), "dispo": dict(num_iterations=1)}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,8 @@ def policy(tiny_dir):
 
 
 def prepared(policy, tokenizer, name):
-    objective, cfg, _, terms = prepared_terms(policy, tokenizer, name, SETTINGS[name], SAMPLER, ["2+3", "Sort: c a b"], 3)
+    objective, cfg, _, terms = prepared_terms(policy, tokenizer, name, cpu_settings(name), SAMPLER,
+                                              ["2+3", "Sort: c a b"], 3)
     return objective, cfg, terms
 
 
@@ -32,7 +34,7 @@ class Calls:
             lambda module, args: self.rows.append(args[0].shape[0]))
 
 
-@pytest.mark.parametrize("name", ["agrpo", "egspo", "dispo"])
+@pytest.mark.parametrize("name", list(OBJECTIVES))
 def test_batched_step_logp_equals_the_per_row_computation(policy, tokenizer, name):
     _, _, terms = prepared(policy, tokenizer, name)
     policy.model.eval()
@@ -48,7 +50,7 @@ def test_batched_step_logp_equals_the_per_row_computation(policy, tokenizer, nam
             assert bool((batched.logp[term.query.target_mask] < 0).all())
 
 
-@pytest.mark.parametrize("name", ["agrpo", "egspo", "dispo"])
+@pytest.mark.parametrize("name", list(OBJECTIVES))
 def test_a_learner_step_makes_one_forward_call_per_term(policy, tokenizer, name):
     objective, cfg, terms = prepared(policy, tokenizer, name)
     freeze_old_and_ref(policy, [terms], objective.needs_ref(cfg))

@@ -247,7 +247,9 @@ def test_agrpo_last_step_and_importance_weights():
 
 
 def test_registry_lists_valid_names():
-    with pytest.raises(ValueError, match="agrpo, diffu_grpo, dispo, egspo, sapo"):
+    from dllmrl_core.objectives import OBJECTIVES
+
+    with pytest.raises(ValueError, match=", ".join(sorted(OBJECTIVES))):
         get_objective("ppo")
 
 

@@ -1,4 +1,4 @@
-"""The five objectives end to end on the tiny model: rollout → branches → prepare → learner step."""
+"""Every registered objective end to end on the tiny model: rollout → branches → prepare → learner step."""
 
 import pytest
 import torch
@@ -14,15 +14,16 @@ from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.lora import LoraSettings, adapter_digest, adapter_state, add_lora
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
 from dllmrl_core.training.step import freeze_old_and_ref, train_step
+from dllmrl_core.contract.types import ScoredBatch
+from tests.core.objectives.helpers import cpu_settings
 
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
-SMALL_CFG = {  # keep CPU cost low; everything else is each paper's default
-    "diffu_grpo": dict(num_iterations=2, beta=0.04),
-    "sapo": dict(num_iterations=1, num_continuations=2, continuation_extra_masks=8),
-    "agrpo": dict(mc_samples=3, beta=0.04),
-    "dispo": dict(num_iterations=1, num_branches=2),
-    "egspo": dict(num_steps=3, updates="per_step"),
-}
+# every registered method at CPU-test size, a KL wherever there is one; μ = 2 for d1 (mask seeds per
+# iteration), SAPO's 8 extra masks (one block) and EGSPO's per-step updates exercised too
+SMALL_CFG = {name: cpu_settings(name, beta=0.04) for name in OBJECTIVES}
+SMALL_CFG["diffu_grpo"]["num_iterations"] = 2
+SMALL_CFG["sapo"]["continuation_extra_masks"] = 8
+SMALL_CFG["egspo"]["updates"] = "per_step"
 
 
 @pytest.fixture()

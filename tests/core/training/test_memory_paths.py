@@ -13,12 +13,10 @@ from dllmrl_core.models.llada import set_activation_checkpointing
 from dllmrl_core.objectives import OBJECTIVES
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.training.step import chunks, freeze_old_and_ref
-from tests.core.objectives.helpers import lora_policy, prepared_terms
+from tests.core.objectives.helpers import cpu_settings, lora_policy, prepared_terms
 
 SAMPLER = SamplerConfig(gen_length=16, steps=8, block_length=8, temperature=0.9, top_k=20)
-SETTINGS = {"diffu_grpo": dict(num_iterations=1, beta=0.04), "sapo": dict(num_iterations=1, num_continuations=2,
-                                                                          continuation_extra_masks=8),
-            "agrpo": dict(mc_samples=3, beta=0.04), "dispo": dict(num_iterations=1), "egspo": dict(num_steps=3)}
+SETTINGS = {name: cpu_settings(name, beta=0.04, continuation_extra_masks=8) for name in OBJECTIVES}
 
 
 def build_policy(tiny_dir, dropout: float) -> MaskPredictor:
@@ -41,7 +39,7 @@ def loss_and_grads(policy, terms, objective, cfg, *, gather: bool, checkpointing
     torch.manual_seed(3)  # LoRA dropout draws, identical in every variant (checkpointing restores the RNG)
     total = 0.0
     for term in terms:
-        for part in chunks(len(term), micro):
+        for part in chunks(len(term), micro, term.unit):
             sliced = term.rows(part)
             scored = token_logp(policy, sliced.query)
             out = objective.loss(sliced, scored.logp, scored.entropy, cfg)
