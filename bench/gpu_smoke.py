@@ -253,15 +253,14 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             r = run_method(base, method, args, device, capacity)
         except Exception as e:  # noqa: BLE001 - one method's failure (an OOM, say) must not lose the others' figures
-            results.append({"method": method, "error": f"{type(e).__name__}: {e}"[:2000]})
-            print(f"{method:11s} FAILED {results[-1]['error'][:300]}", flush=True)
-            continue
-        finally:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            write(args.out, name, capacity, args, base, start, results)
+            r = {"method": method, "error": f"{type(e).__name__}: {e}"[:2000]}
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
         results.append(r)
         write(args.out, name, capacity, args, base, start, results)
+        if "error" in r:
+            print(f"{method:11s} FAILED {r['error'][:300]}", flush=True)
+            continue
         print(f"{method:11s} rollout {r['rollout_peak_gib']:6.2f} GiB (plan {r['plan']['rollout_gib']:6.2f})  "
               f"{r['rollout']['uncached_tokens_per_s']:8.1f} tok/s uncached, {r['rollout']['dual_tokens_per_s']:8.1f} "
               f"dual | learner {r['learner_peak_gib']:6.2f} GiB (plan {r['plan']['learner_gib']:6.2f}), micro "

@@ -3,7 +3,7 @@
 Module names, config keys and on-disk parameter names follow the released LLaDA-8B checkpoints
 (`model.transformer.blocks.{i}.q_proj.weight`, ...), so a real LLaDA-8B-Instruct directory loads
 with `LLaDAModelLM.from_pretrained(dir)` and PEFT LoRA targets the same names as for LLaDA's own
-code. Forward pass, as described in ../shared/research/llada-format.md:
+code. Forward pass, as in LLaDA's released `modeling_llada.py` (GSAI-ML/LLaDA-8B-Instruct; arXiv 2502.09992):
 
     x = wte(ids)
     per block (pre-norm):  x += attn_out(SDPA(RoPE(q_proj(h)), RoPE(k_proj(h)), v_proj(h))),  h = attn_norm(x)

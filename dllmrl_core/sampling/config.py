@@ -7,7 +7,19 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
-from dllmrl_core.sampling.dream import DreamOptions
+
+
+class DreamOptions(ConfigModel):
+    """Dream's own knobs of `diffusion_generate` (read when sampler.style is dream)."""
+
+    alg: Literal["maskgit_plus", "topk_margin", "entropy"] = Field(
+        "entropy", description="confidence that picks the positions a step commits (Dream's `alg`): maskgit_plus = "
+                               "probability of the drawn token, topk_margin = top-1 minus top-2 probability, "
+                               "entropy = negative entropy (Dream's README setting)")
+    alg_temp: float = Field(0.0, ge=0, description="0 = commit the most confident positions; > 0 = draw them "
+                                                  "∝ softmax(confidence / alg_temp) (Dream's `alg_temp`)")
+    eps: float = Field(1e-3, gt=0, lt=1, description="final time of the schedule linspace(1, eps, steps + 1) "
+                                                     "(Dream's `eps`)")
 
 
 class SamplerConfig(ConfigModel):

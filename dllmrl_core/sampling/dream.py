@@ -33,13 +33,11 @@ Departures from Dream's code, each deliberate:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.sampling.draw import row_chunks
 from dllmrl_core.sampling.trace import Trace
@@ -48,19 +46,6 @@ if TYPE_CHECKING:
     from dllmrl_core.sampling.config import SamplerConfig
 
 ENTROPY_EPS = 1e-10  # Dream's epsilon inside log(p + ε) of the entropy confidence
-
-
-class DreamOptions(ConfigModel):
-    """Dream's own knobs of `diffusion_generate` (read when sampler.style is dream)."""
-
-    alg: Literal["maskgit_plus", "topk_margin", "entropy"] = Field(
-        "entropy", description="confidence that picks the positions a step commits (Dream's `alg`): maskgit_plus = "
-                               "probability of the drawn token, topk_margin = top-1 minus top-2 probability, "
-                               "entropy = negative entropy (Dream's README setting)")
-    alg_temp: float = Field(0.0, ge=0, description="0 = commit the most confident positions; > 0 = draw them "
-                                                  "∝ softmax(confidence / alg_temp) (Dream's `alg_temp`)")
-    eps: float = Field(1e-3, gt=0, lt=1, description="final time of the schedule linspace(1, eps, steps + 1) "
-                                                     "(Dream's `eps`)")
 
 
 @torch.no_grad()

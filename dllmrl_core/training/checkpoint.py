@@ -39,7 +39,10 @@ def temp_dir(root: str | Path, step: int) -> Path:
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "cached": float(cached)}  # plain types: loads with weights_only
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate(),
              "generators": {name: g.get_state() for name, g in generators.items()}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -48,7 +51,8 @@ def capture_rng(generators: dict[str, torch.Generator]) -> dict:
 
 def restore_rng(state: dict, generators: dict[str, torch.Generator]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -69,11 +73,22 @@ def load_learner(path: Path, rank: int, model, optimizer, scheduler, generators:
     from safetensors.torch import load_file
 
     load_adapter_state(model, load_file(path / "adapter" / "adapter_model.safetensors"))
-    trainer = torch.load(path / "trainer.pt", weights_only=False)
+    trainer = load_tensors(path / "trainer.pt")
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])
     rng = path / f"rng-rank{rank}.pt"
-    restore_rng(torch.load(rng if rng.exists() else path / "rng-rank0.pt", weights_only=False), generators)
+    restore_rng(load_tensors(rng if rng.exists() else path / "rng-rank0.pt"), generators)
+
+
+def load_tensors(path: Path) -> dict:
+    """A torch.save'd state of tensors and plain Python values, loaded without running pickled code."""
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: holds objects other than tensors and plain values; refusing to unpickle "
+                         f"them (a checkpoint written before RNG states were stored as plain values?)") from e
 
 
 def finalize(root: str | Path, tmp: Path, step: int, state: dict, config_yaml: str, keep: int) -> Path:
