@@ -18,7 +18,7 @@ from dllmrl_core.training.policy import load_policy
 from tests.conftest import WARM_TASK
 from tests.core.objectives.helpers import cpu_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # every registered method at CPU-test size; β > 0 wherever there is a KL, to check it at the first step
 METHODS = {name: cpu_settings(name, beta=0.04) for name in OBJECTIVES}
