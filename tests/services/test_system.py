@@ -39,8 +39,8 @@ def test_every_method_trains_through_ray_as_in_the_loop(ray_session, warm_dir, t
     """Each registered method (CPU-test size, a KL wherever there is one): rollout worker, reward actor and
     learner give the single-process loop's adapter."""
     cfg = run_config(warm_dir, tmp_path / "ray", steps=2, algorithm={"name": name, name: cpu_settings(name, beta=0.04)})
-    summary = ray_run(RunConfig.parse(cfg), name=f"t-method-{name}/")
-    loop = loop_run(RunConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
+    summary = ray_run(SystemConfig.parse(cfg), name=f"t-method-{name}/")
+    loop = loop_run(SystemConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
     assert summary["steps"] == loop["steps"] == 2 and summary["algorithm"] == name
     assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
     assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
