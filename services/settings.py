@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel, Seconds
 from dllmrl_core.drive.config import RunConfig, load_config
@@ -67,7 +67,9 @@ class StatusConfig(ConfigModel):
     enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
-    token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
+    token: SecretStr | None = Field(
+        None, exclude=True, description="bearer token (or env DLLMRL_STATUS_TOKEN); a secret: never written to a "
+                                        "run's config.yaml or checkpoints, nor shown in logs")
 
 
 class SystemConfig(RunConfig):
