@@ -14,6 +14,8 @@ import time
 import ray
 from pydantic import SecretStr
 
+from dllmrl_core.contract.jsontext import finite
+
 TOKEN_ENV = "DLLMRL_STATUS_TOKEN"
 
 
@@ -87,4 +89,4 @@ class StatusActor:
         return self.address
 
     def update(self, snapshot: dict) -> None:
-        self.snapshot = snapshot
+        self.snapshot = finite(snapshot)  # /status is strict JSON: a NaN would fail the response

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import Field
 
 from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
 from dllmrl_core.models import tiny
 from dllmrl_core.models.tiny import TinySpec, write_tiny
@@ -70,7 +71,7 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     summary = {"out": str(out), "pairs": len(prompts), "skipped_rows": skipped, "steps": len(losses),
                "loss_first": round(losses[0], 4), "loss_last50": round(sum(tail) / len(tail), 4),
                "wall_s": round(time.perf_counter() - start, 1)}
-    (out / "sft_summary.json").write_text(json.dumps(summary))
+    (out / "sft_summary.json").write_text(dumps(summary))
     return summary
 
 
@@ -130,7 +131,7 @@ def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, 
     cfg = SFTRunConfig(model=SFTModelConfig(path=warm.base, device=device), task=task,
                        sft=warm.sft.model_copy(update={"out": str(out)}))
     summary = run_sft(cfg, on_step=on_step)
-    marker.write_text(json.dumps({"fingerprint": key, "summary": summary}))
+    marker.write_text(dumps({"fingerprint": key, "summary": summary}))
     return {**summary, "cached": False}
 
 
