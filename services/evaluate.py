@@ -71,7 +71,7 @@ def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers:
 
     model = cfg.model.model_copy(update={"adapter": adapter})
     pool = RolloutPool.start(cfg.rollout, model, cfg.algorithm, cfg.train.seed, None)
-    tokenizer, results = load_tokenizer(cfg.model.path), {}
+    tokenizer, results = load_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code), {}
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]

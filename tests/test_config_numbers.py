@@ -28,6 +28,8 @@ REFUSED = [
     ("reward.timeout_s=1e300", "reward.timeout_s: Input should be less than or equal to 604800"),
     ("learner.timeout_s=1e12", "learner.timeout_s: Input should be less than or equal to 604800"),
     ("rollout.resources={GPU: true}", "rollout.resources: a boolean"),
+    ("eval.before=1", "eval.before: expected true or false, not 1"),
+    ("model.device=banana", "model.device: device 'banana' is not a torch device"),
 ]
 
 

@@ -5,8 +5,9 @@ Each component defines its own config next to the code that uses it (SamplerConf
 Validation errors are reported as one line naming the offending field.
 
 Numbers are checked here once for every section: a float is finite (`.inf` and `.nan` are errors,
-`allow_inf_nan=False`), and a YAML boolean is never read as a number (pydantic would take `true`
-for 1). Ranges are each field's own (`Field(ge=..., le=...)`); the shared ones are named below.
+`allow_inf_nan=False`), a YAML boolean is never read as a number (pydantic would take `true`
+for 1) nor a number as a boolean. Ranges are each field's own (`Field(ge=..., le=...)`); the shared
+ones are named below.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ class ConfigModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """`steps: true` is a mistake, not 1: a boolean only where the field's type names bool."""
-        if _has_bool(value) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+        """`steps: true` is a mistake, not 1, and `before: 1` is not true: a boolean only where the field's
+        type names bool, and a bool-only field takes nothing else."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if _has_bool(value) and not _takes_bool(annotation):
             raise ValueError("a boolean (true/false) where a number or string is expected")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and _only_bool(annotation):
+            raise ValueError(f"expected true or false, not {value!r}")
         return value
 
     @classmethod
@@ -53,6 +58,11 @@ def _takes_bool(annotation: Any) -> bool:
     if annotation is bool or annotation is Any or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return True
     return any(_takes_bool(arg) for arg in get_args(annotation))
+
+
+def _only_bool(annotation: Any) -> bool:
+    """`bool` or `bool | None`."""
+    return annotation is bool or set(get_args(annotation)) == {bool, type(None)}
 
 
 def one_line(err: ValidationError, where: str = "", root: type[BaseModel] | None = None) -> str:

@@ -31,6 +31,8 @@ class SFTModelConfig(ConfigModel):
     path: str = Field("runs/tiny-base", description="checkpoint directory or hub name")
     device: str | None = Field(None, description="cpu / cuda (default: cuda if available)")
     native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")
+    trust_remote_code: bool = Field(False, description="run the checkpoint's own code to load it (as model."
+                                                       "trust_remote_code of a run config)")
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter (merged at the end); None = all weights")
 
 
@@ -55,8 +57,10 @@ def reference_pairs(task_cfg: TaskConfig, tokenizer) -> tuple[list[str], list[st
 def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     """Train, save the merged model and its tokenizer to cfg.sft.out, return a summary."""
     start = time.perf_counter()
-    tokenizer = load_tokenizer(cfg.model.path)
-    model = load_mask_predictor(cfg.model.path, device=cfg.model.device, native=cfg.model.native, tokenizer=tokenizer)
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_tokenizer(cfg.model.path, trust_remote_code=trust)
+    model = load_mask_predictor(cfg.model.path, device=cfg.model.device, native=cfg.model.native, tokenizer=tokenizer,
+                                trust_remote_code=trust)
     if cfg.model.lora is not None:
         model.model = add_lora(model.model, cfg.model.lora)
     prompts, answers, skipped = reference_pairs(cfg.task, tokenizer)
