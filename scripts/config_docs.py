@@ -49,7 +49,8 @@ unread.
    missing sections are created:
    `python -m services.launch configs/tiny_countdown.yaml algorithm.name=sapo train.steps=50`.
 3. The result is validated against the typed models below before any work starts. Every section
-   rejects unknown keys, wrong types and out-of-range values with **one line naming the key**; an
+   rejects unknown keys, wrong types, out-of-range values, numbers that are not finite (`.inf`,
+   `.nan`) and booleans where a number belongs (`steps: true`) with **one line naming the key**; an
    unknown key also lists the keys valid at that place, e.g.
    `optim.bogus: unknown key (valid: lr, betas, weight_decay, max_grad_norm, schedule, warmup_steps, micro_batch_rows)`.
    Options of one method filed under another fail the same way
@@ -220,6 +221,9 @@ def plain_type(tp: Any) -> str:
         return f"list of {plain_type(args[0])}"
     if origin is Literal:
         return " | ".join(str(a) for a in args)
+    if origin is typing.Annotated:  # a number with its own bounds (configbase.Fraction)
+        limit = bounds([m for f in args[1:] for m in getattr(f, "metadata", [f])])
+        return plain_type(args[0]) + (f" ({limit})" if limit else "")
     return tp.__name__ if isinstance(tp, type) else str(tp)
 
 

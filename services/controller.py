@@ -83,7 +83,7 @@ class Controller:
     def setup(self) -> str:
         """Start every actor; returns the status URL ('' when disabled)."""
         cfg, n = self.cfg, self.name
-        self.tokenizer = load_tokenizer(cfg.model.path)
+        self.tokenizer = load_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)
         self.core = DriverCore(cfg)
         self.task = self.core.task
         self.status = None

@@ -16,11 +16,11 @@ column per length and their average); the last line printed is a JSON object wit
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.drive.heldout import EvalSummary, eval_sampler, evaluate_once, summarize
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
 from dllmrl_core.training import checkpoint
@@ -71,7 +71,7 @@ def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers:
 
     model = cfg.model.model_copy(update={"adapter": adapter})
     pool = RolloutPool.start(cfg.rollout, model, cfg.algorithm, cfg.train.seed, None)
-    tokenizer, results = load_tokenizer(cfg.model.path), {}
+    tokenizer, results = load_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code), {}
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]
@@ -157,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     summary = {name: {label: {str(n): r.__dict__ for n, r in per_length.items()} for label, per_length in per.items()}
                for name, per in results.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(dumps(summary, indent=1))
     (out / "results.md").write_text(table(results))
-    print(json.dumps({"checkpoint": args.checkpoint, "out": str(out), "wall_s": round(time.perf_counter() - start, 1),
+    print(dumps({"checkpoint": args.checkpoint, "out": str(out), "wall_s": round(time.perf_counter() - start, 1),
                       "accuracy": {name: {label: {str(n): round(r.accuracy, 2) for n, r in per_length.items()}
                                           for label, per_length in per.items()}
                                    for name, per in results.items()}}), flush=True)

@@ -12,12 +12,12 @@ same JSON summary as the single-process loop's.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 import uuid
 
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.drive.runtime import keep_freed_memory
 from services.settings import SystemConfig, load_system_config
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if owned:
             ray.shutdown()  # stops log forwarding, so the summary below stays the last line
     summary["wall_s"] = round(time.perf_counter() - start, 1)  # everything, warm start included
-    print(json.dumps(summary), flush=True)
+    print(dumps(summary), flush=True)
     return 0
 
 

@@ -8,7 +8,8 @@ comes from the system's settings (services/settings.py).
 from __future__ import annotations
 
 import argparse
-import json
+
+from dllmrl_core.contract.jsontext import dumps
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     plans = plan_run(cfg, cfg.topology())
     print(render(plans))
     fits = all(p.fits for p in plans)
-    print(json.dumps({"fits": fits, "actors": {p.actor: {
+    print(dumps({"fits": fits, "actors": {p.actor: {
         "count": p.count, "device": p.device, "peak_gib": round(p.total / GiB, 2), "peak_phase": p.peak_phase,
         "capacity_gib": None if p.capacity is None else round(p.capacity / GiB, 2), "fits": p.fits,
         **({} if p.fits else {"knob": p.knob})} for p in plans}}))

@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel, Seconds
 from dllmrl_core.drive.config import RunConfig, load_config
 from dllmrl_core.planning import Topology
 
@@ -40,7 +40,7 @@ class RewardConfig(ConfigModel):
     num_actors: int = Field(1, ge=1, description="reward actors")
     processes_per_actor: int = Field(2, ge=1, description="verifier processes per actor")
     num_cpus_per_actor: float = Field(0.5, gt=0, description="CPUs per reward actor")
-    timeout_s: float = Field(5.0, gt=0, description="per-item time limit; a timed-out item scores 0, counted")
+    timeout_s: Seconds = Field(5.0, description="per-item time limit; a timed-out item scores 0, counted")
     resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per actor")
 
 
@@ -51,10 +51,10 @@ class LearnerConfig(ConfigModel):
     num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per rank")
     num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per rank (also its torch threads)")
     backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto = nccl on GPU, gloo on CPU")
-    timeout_s: float = Field(600, gt=0, description="collective timeout")
+    timeout_s: Seconds = Field(600, description="collective timeout")
     max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up (a rank "
                                                    "failure or a placement group not ready in time)")
-    placement_timeout_s: float = Field(600, gt=0, description="wait this long for the ranks' placement group; then "
+    placement_timeout_s: Seconds = Field(600, description="wait this long for the ranks' placement group; then "
                                                               "the group start counts as a failure and is retried")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="Ray placement-group strategy for the ranks' bundles")
@@ -67,7 +67,9 @@ class StatusConfig(ConfigModel):
     enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
-    token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
+    token: SecretStr | None = Field(
+        None, exclude=True, description="bearer token (or env DLLMRL_STATUS_TOKEN); a secret: never written to a "
+                                        "run's config.yaml or checkpoints, nor shown in logs")
 
 
 class SystemConfig(RunConfig):

@@ -12,6 +12,9 @@ import threading
 import time
 
 import ray
+from pydantic import SecretStr
+
+from dllmrl_core.contract.jsontext import finite
 
 TOKEN_ENV = "DLLMRL_STATUS_TOKEN"
 
@@ -25,8 +28,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(host: str, token: str | None) -> str | None:
-    """The token to require, or None on loopback without one; raises if a wider bind has none."""
+def resolve_token(host: str, token: SecretStr | str | None) -> str | None:
+    """The token to require, or None on loopback without one; raises if a wider bind has none.
+    `status.token` arrives as a SecretStr (so no config dump or log shows it) and is unwrapped here only."""
+    if isinstance(token, SecretStr):
+        token = token.get_secret_value()
     token = token or os.environ.get(TOKEN_ENV) or None
     if token is None and not is_loopback(host):
         raise ValueError(f"status.host: binding to {host} needs a token (status.token or {TOKEN_ENV})")
@@ -63,7 +69,7 @@ def build_app(read, token: str | None):
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class StatusActor:
-    def __init__(self, host: str, port: int, token: str | None):
+    def __init__(self, host: str, port: int, token: SecretStr | None):
         import uvicorn
 
         self.snapshot: dict = {"step": 0, "state": "starting"}
@@ -83,4 +89,4 @@ class StatusActor:
         return self.address
 
     def update(self, snapshot: dict) -> None:
-        self.snapshot = snapshot
+        self.snapshot = finite(snapshot)  # /status is strict JSON: a NaN would fail the response

@@ -18,6 +18,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
     parser.add_argument("--keep-special", action="store_true", help="print special tokens too")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run the checkpoint's own code if it needs some (model.trust_remote_code; LLaDA and "
+                             "Dream load without it)")
     add_config_arguments(parser, SamplerConfig, SAMPLER_DEFAULTS)
     parser.set_defaults(run=run)
 
@@ -28,17 +31,30 @@ def run(args: argparse.Namespace) -> int:
 
     from dllmrl_core.commands.flags import config_values
     from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
-    from dllmrl_core.models.loading import read_config_json
+    from dllmrl_core.models.loading import read_config_json, resolve_device
     from dllmrl_core.sampling import SamplerConfig, sample
 
     hf_logging.disable_progress_bar()
     cfg = SamplerConfig.parse(config_values(args, SamplerConfig))
-    read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
-    tokenizer = load_tokenizer(args.model)
-    model = load_mask_predictor(args.model, device=args.device, tokenizer=tokenizer)
+    device = resolve_device(args.device)
+    raw = read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
+    tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     ids, mask = encode_prompts(tokenizer, args.prompt, chat=not args.no_chat, prefill=args.prefill)
+    check_length(raw, ids.shape[1], cfg.gen_length)
+    model = load_mask_predictor(args.model, device=device, tokenizer=tokenizer,
+                                trust_remote_code=args.trust_remote_code)
     generator = torch.Generator(model.device).manual_seed(args.seed)
     batch = sample(model, ids.to(model.device), mask.to(model.device), cfg, generator=generator)
     for text in tokenizer.batch_decode(batch.completion_ids, skip_special_tokens=not args.keep_special):
         print(text)
     return 0
+
+
+def check_length(raw: dict, prompt_tokens: int, gen_length: int) -> None:
+    """Refuse a prompt + completion longer than the model's positions (config.json), before loading it."""
+    from dllmrl_core.models.loading import max_positions
+
+    limit = max_positions(raw)
+    if limit is not None and prompt_tokens + gen_length > limit:
+        raise ValueError(f"gen_length: {prompt_tokens} prompt tokens + {gen_length} generated exceed the "
+                         f"{limit} positions of the model (its config.json)")

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dllmrl_core.contract.jsontext import dumps
+
 # Phrases of d1's evaluation prompts that identify the task a file was generated for.
 _PROMPT_MARKS = {
     "gsm8k": "Wrap the final answer in a \\boxed{}. \nRespond",
@@ -98,6 +100,6 @@ def run(args: argparse.Namespace) -> int:
     for path, scores, settings in results:
         print(_table(path, scores, settings))
         everything += scores
-    print(json.dumps({"task": args.task, "files": len(results), "items": len(everything),
+    print(dumps({"task": args.task, "files": len(results), "items": len(everything),
                       "accuracy": 100 * accuracy(everything)}))
     return 0

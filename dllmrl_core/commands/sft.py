@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from dllmrl_core.contract.jsontext import dumps
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
         summary = run_sft(cfg, on_step=on_step)
-    print(json.dumps(summary))
+    print(dumps(summary))
     return 0

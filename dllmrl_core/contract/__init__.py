@@ -4,4 +4,5 @@
                    ScoredBatch (a RolloutBatch with its verdicts): sampler -> reward -> learner
     verdict.py     VerifyItem (one completion to verify) and Verdict (what the verifier says)
     configbase.py  ConfigModel: frozen, typed, unknown keys rejected; every config section derives from it
+    jsontext.py    dumps: the JSON a run prints or writes, a non-finite float written as null
 """

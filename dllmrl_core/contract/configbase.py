@@ -3,19 +3,40 @@
 Each component defines its own config next to the code that uses it (SamplerConfig in
 `sampling/`, each objective's Config in its file); the run config only composes them.
 Validation errors are reported as one line naming the offending field.
+
+Numbers are checked here once for every section: a float is finite (`.inf` and `.nan` are errors,
+`allow_inf_nan=False`), a YAML boolean is never read as a number (pydantic would take `true`
+for 1) nor a number as a boolean. Ranges are each field's own (`Field(ge=..., le=...)`); the shared
+ones are named below.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 C = TypeVar("C", bound="ConfigModel")
 
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: longer time limits are mistakes, and overflow the timers they feed
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]  # a time limit
+Fraction = Annotated[float, Field(ge=0, lt=1)]  # a probability that must stay below 1 (dropout, Adam's betas)
+
 
 class ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """`steps: true` is a mistake, not 1, and `before: 1` is not true: a boolean only where the field's
+        type names bool, and a bool-only field takes nothing else."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if _has_bool(value) and not _takes_bool(annotation):
+            raise ValueError("a boolean (true/false) where a number or string is expected")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and _only_bool(annotation):
+            raise ValueError(f"expected true or false, not {value!r}")
+        return value
 
     @classmethod
     def parse(cls: type[C], data: dict[str, Any], where: str = "") -> C:
@@ -24,6 +45,24 @@ class ConfigModel(BaseModel):
             return cls.model_validate(data)
         except ValidationError as err:
             raise ValueError(one_line(err, where, cls)) from None
+
+
+def _has_bool(value: Any) -> bool:
+    """`value` is a boolean, or a list or mapping holding one."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+    return any(isinstance(v, bool) for v in items)
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """The type admits a boolean somewhere (or is a section, which checks its own fields)."""
+    if annotation is bool or annotation is Any or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return True
+    return any(_takes_bool(arg) for arg in get_args(annotation))
+
+
+def _only_bool(annotation: Any) -> bool:
+    """`bool` or `bool | None`."""
+    return annotation is bool or set(get_args(annotation)) == {bool, type(None)}
 
 
 def one_line(err: ValidationError, where: str = "", root: type[BaseModel] | None = None) -> str:

@@ -22,6 +22,7 @@ driver: the loop samples and verifies in-process, the Controller on its actors.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,12 @@ def step_line(step: int, values: dict[str, float], m: StepMetrics, seconds: floa
             f"  loss {m.loss:+.4f}  kl {m.kl:.4f}  clip {m.clip_frac:.3f}  |g| {m.grad_norm:.3f}  {seconds:.1f}s")
 
 
+def skip_line(step: int, m: StepMetrics) -> str:
+    """The line printed (to stderr) when a step's gradient was not finite and its update was skipped."""
+    return (f"warning: step {step}: gradient not finite (|g| {m.grad_norm}, loss {m.loss}): update skipped, the "
+            "adapter keeps its last good weights (learner/skipped)")
+
+
 def due(every: int, step: int) -> bool:
     return bool(every) and step % every == 0
 
@@ -68,6 +75,7 @@ class DriverCore:
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
         self.log = MetricsLog(self.dir)
         self.last: dict[str, float] = {}
+        self.skipped_steps = 0  # optimizer steps of this process whose update was skipped (gradient not finite)
 
     # --- start ----------------------------------------------------------------------------------
     def resume(self, resume: str | None, load: Callable[[Path], None]) -> tuple[int, PromptStream]:
@@ -88,6 +96,9 @@ class DriverCore:
         values = {**batch_metrics(main, branch, version), **metrics.as_dict(), **(extra or {})}
         self.log.log(step, values)
         self.last.update(values)
+        if metrics.skipped:
+            self.skipped_steps += 1
+            print(skip_line(step, metrics), file=sys.stderr, flush=True)
         if echo and due(self.cfg.train.log_every, step):
             print(step_line(step, values, metrics, seconds), flush=True)
         return values
@@ -149,5 +160,5 @@ class DriverCore:
         summary = {"steps": step, "algorithm": self.cfg.algorithm.name,
                    "reward_mean": None if reward is None else round(reward, 6), "adapter_sha256": sha,
                    "adapter_norm": norm, "wall_s": round(time.perf_counter() - start, 2),
-                   "skipped_rows": self.train.skipped, **extra}
+                   "skipped_rows": self.train.skipped, "skipped_steps": self.skipped_steps, **extra}
         return {**summary, **(before_after(before, after) if before and after else {})}

@@ -13,7 +13,6 @@ step count at every length (AGRPO's "4× fewer steps", SAPO's step sweep; `servi
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 from pydantic import Field, field_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
@@ -198,7 +198,7 @@ def eval_file(run_dir: str | Path, step: int, gen_length: int | None = None) -> 
 def write_generations(path: Path, task, examples: list, texts: list[str], verdicts: list,
                       sampler: SamplerConfig) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(d1_generations(task, examples, texts, verdicts, sampler), indent=1))
+    path.write_text(dumps(d1_generations(task, examples, texts, verdicts, sampler), indent=1))
 
 
 def evaluate_once(generate: Generate, task, examples: list, sampler: SamplerConfig, path: Path) -> list[Verdict]:

@@ -12,12 +12,12 @@ run continue exactly. Its last printed line is a JSON summary:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import torch
 
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
 from dllmrl_core.drive.config import RunConfig, load_run_config
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if cfg.warm_start is not None:
         warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
-    print(json.dumps(run(cfg)))
+    print(dumps(run(cfg)))
     return 0
 
 

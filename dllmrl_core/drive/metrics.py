@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+
+from dllmrl_core.contract.jsontext import dumps
 
 
 class MetricsLog:
@@ -22,7 +23,7 @@ class MetricsLog:
 
     def log(self, step: int, values: dict[str, float]) -> None:
         clean = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        self.file.write(json.dumps({"step": step, **clean}) + "\n")
+        self.file.write(dumps({"step": step, **clean}) + "\n")
         self.file.flush()
         if self.tb is not None:
             for key, value in clean.items():

@@ -2,12 +2,16 @@
 
 - LLaDA-format checkpoints (`model_type: "llada"`) load into the native module
   (`models/llada.py`) without remote code.
-- Anything else (Dream-7B, or LLaDA with `native=False`) loads with
-  `AutoModel.from_pretrained(..., trust_remote_code=True)`; Dream's shifted logits and padding
-  convention are switched on from its `model_type`, and its code gets the repairs it needs under
-  transformers 5 (`models/dream.py`).
-- Tokenizers that ship their own code (Dream's `tokenization_dream.py`) load with trust_remote_code,
-  as the model does; the end-of-turn id is `<|eot_id|>` (LLaDA) or `<|im_end|>` (Dream, Qwen).
+- Remote code (the Python files a checkpoint ships, reached through `auto_map` in its config) runs
+  only where the user opted in with `model.trust_remote_code: true` (`dllmrl generate
+  --trust-remote-code`), with one built-in exception: Dream (`model_type: "Dream"`), whose modeling
+  and tokenizer code `models/dream.py` loads and repairs. A LLaDA checkpoint needs none (the native
+  module and LLaDAConfig stand in for its `modeling_llada.py` and `configuration_llada.py`).
+  Anything else that needs its own code (LLaDA with `native=False`, any other model with an
+  `auto_map`) is refused with one line naming `model.trust_remote_code`, before any of it is imported.
+- Dream's shifted logits and padding convention are switched on from its `model_type`, and its
+  code gets the repairs it needs under transformers 5 (`models/dream.py`); the end-of-turn id is
+  `<|eot_id|>` (LLaDA) or `<|im_end|>` (Dream, Qwen).
 - Precision: bf16 on GPU, fp32 on CPU, unless `dtype` says otherwise.
 - `quantize="nf4"`: the frozen base in 4-bit NormalFloat with double quantisation and compute in the
   precision above, as d1 loads LLaDA-8B (bitsandbytes, the optional `nf4` extra); the LM head,
@@ -33,10 +37,37 @@ _INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 EOT_TOKENS = ("<|eot_id|>", "<|im_end|>")  # end of turn: LLaDA (Llama-3 headers), Dream (ChatML, as Qwen)
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    if device is not None:
+def parse_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, or a one-line ValueError (torch's own is a multi-line RuntimeError)."""
+    try:
         return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:N)") from None
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """`device`, or cuda when there is one and cpu otherwise; a CUDA device this machine lacks is an error."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = parse_device(device)
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def max_positions(raw: dict[str, Any]) -> int | None:
+    """The longest sequence (prompt + completion) the checkpoint's config.json allows: LLaDA's
+    `max_sequence_length`, else `max_position_embeddings` (Dream, most transformers models)."""
+    for key in ("max_sequence_length", "max_position_embeddings"):
+        if isinstance(raw.get(key), int) and not isinstance(raw.get(key), bool):
+            return raw[key]
+    return None
+
+
+def remote_code_refused(source: str, what: str) -> ValueError:
+    """The one-line error for a checkpoint whose own code would have to run without the user's opt-in."""
+    return ValueError(f"{source}: {what} runs the checkpoint's own Python code (auto_map); set "
+                      "model.trust_remote_code: true (dllmrl generate: --trust-remote-code) if you trust it")
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -94,6 +125,7 @@ def load_mask_predictor(
     native: bool | None = None,
     tokenizer: Any = None,
     quantize: str | None = None,
+    trust_remote_code: bool = False,
 ) -> MaskPredictor:
     """Load any supported checkpoint behind the `MaskPredictor` interface.
 
@@ -101,11 +133,15 @@ def load_mask_predictor(
             True forces the native module (fails for other architectures); False forces remote code.
     tokenizer: optional; used for special ids the config lacks (mask, EoT).
     quantize: None, or "nf4" for a 4-bit base (see the module docstring).
+    trust_remote_code: run the checkpoint's own modeling code where it has some (`model.trust_remote_code`);
+            Dream's is built in (module docstring).
     """
     raw = read_config_json(name_or_path)
     source = str(Path(name_or_path).expanduser()) if is_local(name_or_path) else str(name_or_path)
     model_type = str(raw.get("model_type", "")).lower()
     use_native = native if native is not None else model_type == "llada"
+    if not use_native and model_type != dream.MODEL_TYPE and "auto_map" in raw and not trust_remote_code:
+        raise remote_code_refused(source, f"model_type {raw.get('model_type')!r} without the native module")
     dev = resolve_device(device)
     dt = dtype or default_dtype(dev)
     quantized = quantization(quantize, dev, dt)
@@ -123,7 +159,7 @@ def load_mask_predictor(
     else:
         from transformers import AutoModel
 
-        model = AutoModel.from_pretrained(source, trust_remote_code=True, dtype=dt, **quantized)
+        model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=dt, **quantized)
     if quantized:
         one_weight_layout(model)
     else:
@@ -181,29 +217,34 @@ def special_ids(raw: dict[str, Any], tokenizer: Any, source: str) -> dict[str, i
     return {"mask_id": int(mask_id), "eos_id": eos_id, "eot_id": eot_id, "pad_id": pad_id}
 
 
-def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool | None = None):
+def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False):
     """The checkpoint's tokenizer, left-padding (prompts are left-padded for batched sampling).
 
-    trust_remote_code: None = when the checkpoint ships its own code (an `auto_map` in config.json or
-    tokenizer_config.json: Dream's tokenization_dream.py), which `load_mask_predictor` runs anyway.
+    The checkpoint's own code (an `auto_map` in tokenizer_config.json, as Dream's
+    tokenization_dream.py, or in config.json, which AutoTokenizer would read through AutoConfig) runs
+    for Dream or with `trust_remote_code` (`model.trust_remote_code`); otherwise such a tokenizer is a
+    one-line error. A LLaDA checkpoint's config is read with the native LLaDAConfig, never its
+    `configuration_llada.py` (LLaDA's tokenizer is a plain PreTrainedTokenizerFast).
     """
     from transformers import AutoTokenizer
 
-    kwargs = {}
+    tok_raw = {}
     if is_local(name_or_path):
         root = Path(name_or_path).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"tokenizer directory not found: {root}")
         raw = json.loads((root / "config.json").read_text()) if (root / "config.json").is_file() else {}
-        if raw.get("model_type") == "llada" and "auto_map" not in raw:
-            kwargs["config"] = LLaDAConfig.from_dict(raw)  # transformers has no "llada" type of its own
-        if trust_remote_code is None:
-            tok_path = root / "tokenizer_config.json"
-            tok_raw = json.loads(tok_path.read_text()) if tok_path.is_file() else {}
-            trust_remote_code = "auto_map" in raw or "auto_map" in tok_raw
-    elif trust_remote_code is None:
-        trust_remote_code = "auto_map" in read_config_json(name_or_path)
-    tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code, **kwargs)
+        tok_path = root / "tokenizer_config.json"
+        tok_raw = json.loads(tok_path.read_text()) if tok_path.is_file() else {}
+    else:
+        raw = read_config_json(name_or_path)
+    model_type = str(raw.get("model_type", "")).lower()
+    # transformers has no "llada" type of its own: the native config stands in for the checkpoint's code
+    kwargs = {"config": LLaDAConfig.from_dict(raw)} if model_type == "llada" else {}
+    needs_code = "auto_map" in tok_raw or ("auto_map" in raw and not kwargs)
+    if needs_code and not trust_remote_code and model_type != dream.MODEL_TYPE:
+        raise remote_code_refused(str(name_or_path), "its tokenizer")
+    tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=needs_code, **kwargs)
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

@@ -8,6 +8,11 @@ from pydantic import Field, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
 
+# Beyond these the float64 Gumbel noise (x^T) and the guided logits (1 + w)·Δ leave float range: T = 10 is
+# already near-uniform, and LLaDA guides with w ≤ 3.
+MAX_TEMPERATURE = 10.0
+MAX_CFG_SCALE = 10.0
+
 
 class DreamOptions(ConfigModel):
     """Dream's own knobs of `diffusion_generate` (read when sampler.style is dream)."""
@@ -34,11 +39,11 @@ class SamplerConfig(ConfigModel):
     gen_length: int = Field(128, gt=0, description="completion length L")
     steps: int = Field(128, gt=0, description="denoising steps S over the whole completion")
     block_length: int = Field(128, gt=0, description="semi-autoregressive block length")
-    temperature: float = Field(0.0, ge=0, description="0 = greedy; >0 samples softmax(logits / T)")
+    temperature: float = Field(0.0, ge=0, le=MAX_TEMPERATURE, description="0 = greedy; >0 samples softmax(logits / T)")
     remasking: Literal["low_confidence", "random"] = Field(
         "low_confidence", description="which drawn tokens a step commits: low_confidence = the most probable first "
                            "(LLaDA), random = uniform")
-    cfg_scale: float = Field(0.0, ge=0, description="classifier-free guidance scale (0 = off)")
+    cfg_scale: float = Field(0.0, ge=0, le=MAX_CFG_SCALE, description="classifier-free guidance scale (0 = off)")
     top_k: int | None = Field(None, gt=0, description="keep the k most likely tokens (AGRPO)")
     top_p: float | None = Field(None, gt=0, le=1, description="top-p truncation, after top-k (AGRPO)")
     top_p_rule: Literal["agrpo", "nucleus"] = Field(

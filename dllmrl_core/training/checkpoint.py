@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.training.lora import load_adapter_state
 
 LATEST = "latest"
@@ -94,7 +95,7 @@ def load_tensors(path: Path) -> dict:
 def finalize(root: str | Path, tmp: Path, step: int, state: dict, config_yaml: str, keep: int) -> Path:
     """Write state + config, rename the temp dir into place, point `latest` at it, prune old ones."""
     root = Path(root)
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    (tmp / "state.json").write_text(dumps(state, indent=1))
     (tmp / "config.yaml").write_text(config_yaml)
     final = root / step_dir_name(step)
     if final.exists():

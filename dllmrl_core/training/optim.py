@@ -7,16 +7,16 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field
 
-from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.configbase import ConfigModel, Fraction
 
 
 class OptimConfig(ConfigModel):
     """The learner's step. Defaults: d1's recipe (AdamW β (0.9, 0.99), wd 0.1, lr 3e-6, constant with
     warmup, clip 0.2); memory knobs (micro-batches, activation checkpointing) change no result."""
 
-    lr: float = Field(3e-6, gt=0, description="learning rate")
-    betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
+    lr: float = Field(3e-6, gt=0, le=1, description="learning rate")
+    betas: tuple[Fraction, Fraction] = Field((0.9, 0.99), description="AdamW betas, each in [0, 1)")
+    weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW weight decay")
     max_grad_norm: float = Field(0.2, gt=0, description="gradient-norm clip")
     schedule: Literal["constant", "constant_with_warmup", "cosine", "linear"] = Field(
         "constant_with_warmup", description="learning-rate schedule over train.steps (transformers get_scheduler)")

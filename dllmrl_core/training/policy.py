@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.models import MaskPredictor, load_mask_predictor, load_tokenizer
+from dllmrl_core.models.loading import parse_device
 from dllmrl_core.training.lora import LoraSettings, add_lora
 
 
@@ -21,7 +22,18 @@ class ModelConfig(ConfigModel):
     adapter: str | None = Field(None, description="start from this saved PEFT adapter directory")
     quantize: Literal["nf4"] | None = Field(
         None, description="nf4: load the frozen base 4-bit NormalFloat as d1 does (needs the nf4 extra: bitsandbytes)")
+    trust_remote_code: bool = Field(
+        False, description="run the Python code a checkpoint ships (its auto_map) to load a model other than the "
+                           "built-in ones; LLaDA (native module, no remote code) and Dream (its modeling and tokenizer "
+                           "code, loaded and repaired by models/dream.py) load without it")
     lora: LoraSettings = LoraSettings()
+
+    @field_validator("device")
+    @classmethod
+    def _a_torch_device(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_device(value)  # syntax only: whether this machine has it is known where the model loads
+        return value
 
     @field_validator("quantize")
     @classmethod
@@ -33,9 +45,9 @@ class ModelConfig(ConfigModel):
 
 def load_policy(cfg: ModelConfig, device: str | None = None):
     """(policy with a trainable LoRA adapter, tokenizer). Base weights are frozen."""
-    tokenizer = load_tokenizer(cfg.path)
+    tokenizer = load_tokenizer(cfg.path, trust_remote_code=cfg.trust_remote_code)
     base = load_mask_predictor(cfg.path, device=device or cfg.device, native=cfg.native, tokenizer=tokenizer,
-                               quantize=cfg.quantize)
+                               quantize=cfg.quantize, trust_remote_code=cfg.trust_remote_code)
     if cfg.adapter is not None:
         from peft import PeftModel
 

@@ -29,8 +29,8 @@ class SFTConfig(ConfigModel):
 
     steps: int = Field(1000, ge=1, description="optimizer steps")
     batch_size: int = Field(64, ge=1, description="pairs per step")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (d1 SFT: 1e-5 with LoRA on LLaDA-8B)")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    lr: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate (d1 SFT: 1e-5 with LoRA on LLaDA-8B)")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW weight decay")
     warmup_steps: int = Field(50, ge=0, description="linear warmup steps")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient-norm clip")
     answer_length: int = Field(32, ge=1, description="answers are EOS-padded (or cut) to this many tokens")

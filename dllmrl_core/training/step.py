@@ -4,11 +4,16 @@ Knows nothing of Ray. Forwards run under the predictor's dtype policy (bf16 auto
 `MaskPredictor.autocast`), the same as the sampler's. Under DDP the policy's module is DDP-wrapped and gradients are averaged
 over ranks; terms carry global normalizers, so the caller scales by the world size
 (`loss_scale`) to turn that average back into the full-batch sum.
+
+A step whose gradient is not finite (a NaN or inf loss, an overflow) changes nothing: the update is
+skipped, so the adapter and AdamW's moments keep their last good values, and `StepMetrics.skipped`
+counts it. The gradient norm is taken after DDP's all-reduce, so every rank skips the same steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -38,6 +43,7 @@ class StepMetrics:
     adv_abs_max: float
     lr: float
     tokens: float
+    skipped: float = 0.0  # 1 when the gradient was not finite and the update was skipped
 
     def as_dict(self) -> dict[str, float]:
         return {f"learner/{k}": v for k, v in asdict(self).items()}
@@ -105,12 +111,16 @@ def train_step(policy: MaskPredictor, optimizer: torch.optim.Optimizer, schedule
         stats = stats + out.stats
     params = [p for p in model.parameters() if p.requires_grad]
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
-    optimizer.step()
-    scheduler.step()
+    skipped = not math.isfinite(grad_norm)
+    if skipped:  # a NaN/inf gradient would poison the adapter and AdamW's moments for good
+        optimizer.zero_grad(set_to_none=True)
+    else:
+        optimizer.step()
+    scheduler.step()  # the schedule follows the step count, taken or skipped
     adv = torch.cat([t.advantages.detach().float().cpu() for t in terms])
     n = max(stats.count, 1.0)
     return StepMetrics(loss=total, kl=stats.kl_sum / n, clip_frac=stats.clipped / n, ratio_mean=stats.ratio_sum / n,
                        ratio_max=stats.ratio_max, grad_norm=grad_norm, entropy=stats.entropy_sum / n,
                        adv_mean=float(adv.mean()), adv_std=float(adv.std()) if len(adv) > 1 else 0.0,
                        adv_abs_max=float(adv.abs().max()), lr=float(optimizer.param_groups[0]["lr"]),
-                       tokens=stats.count)
+                       tokens=stats.count, skipped=float(skipped))

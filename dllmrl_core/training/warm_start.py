@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import Field
 
 from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
 from dllmrl_core.models import tiny
 from dllmrl_core.models.tiny import TinySpec, write_tiny
@@ -30,6 +31,8 @@ class SFTModelConfig(ConfigModel):
     path: str = Field("runs/tiny-base", description="checkpoint directory or hub name")
     device: str | None = Field(None, description="cpu / cuda (default: cuda if available)")
     native: bool | None = Field(None, description="native LLaDA module (None: for LLaDA checkpoints)")
+    trust_remote_code: bool = Field(False, description="run the checkpoint's own code to load it (as model."
+                                                       "trust_remote_code of a run config)")
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter (merged at the end); None = all weights")
 
 
@@ -54,8 +57,10 @@ def reference_pairs(task_cfg: TaskConfig, tokenizer) -> tuple[list[str], list[st
 def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     """Train, save the merged model and its tokenizer to cfg.sft.out, return a summary."""
     start = time.perf_counter()
-    tokenizer = load_tokenizer(cfg.model.path)
-    model = load_mask_predictor(cfg.model.path, device=cfg.model.device, native=cfg.model.native, tokenizer=tokenizer)
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_tokenizer(cfg.model.path, trust_remote_code=trust)
+    model = load_mask_predictor(cfg.model.path, device=cfg.model.device, native=cfg.model.native, tokenizer=tokenizer,
+                                trust_remote_code=trust)
     if cfg.model.lora is not None:
         model.model = add_lora(model.model, cfg.model.lora)
     prompts, answers, skipped = reference_pairs(cfg.task, tokenizer)
@@ -70,7 +75,7 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     summary = {"out": str(out), "pairs": len(prompts), "skipped_rows": skipped, "steps": len(losses),
                "loss_first": round(losses[0], 4), "loss_last50": round(sum(tail) / len(tail), 4),
                "wall_s": round(time.perf_counter() - start, 1)}
-    (out / "sft_summary.json").write_text(json.dumps(summary))
+    (out / "sft_summary.json").write_text(dumps(summary))
     return summary
 
 
@@ -130,7 +135,7 @@ def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, 
     cfg = SFTRunConfig(model=SFTModelConfig(path=warm.base, device=device), task=task,
                        sft=warm.sft.model_copy(update={"out": str(out)}))
     summary = run_sft(cfg, on_step=on_step)
-    marker.write_text(json.dumps({"fingerprint": key, "summary": summary}))
+    marker.write_text(dumps({"fingerprint": key, "summary": summary}))
     return {**summary, "cached": False}
 
 

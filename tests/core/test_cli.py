@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def dllmrl(*args):
     return subprocess.run([sys.executable, "-m", "dllmrl_core.cli", *args], capture_output=True, text=True)
@@ -38,3 +40,20 @@ def test_sampler_flags_reach_nested_sections():
     cfg = SamplerConfig.parse(config_values(args, SamplerConfig))
     assert cfg.style == "dream" and cfg.dream.alg == "topk_margin" and cfg.dream.alg_temp == 0.5
     assert cfg.dream.eps == 1e-3 and cfg.mode == "dream-topk_margin"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--device", "banana"], "device 'banana' is not a torch device"),
+    (["--gen-length", "1024", "--block-length", "1024", "--steps", "8"],  # the tiny model has 1024 positions
+     "gen_length: 4 prompt tokens + 1024 generated exceed the 1024 positions of the model"),
+    (["--temperature", "1e308"], "temperature: Input should be less than or equal to 10"),
+    (["--temperature", "inf"], "temperature: Input should be a finite number"),
+    (["--cfg-scale", "1e308"], "cfg_scale: Input should be less than or equal to 10"),
+], ids=["device", "length", "temperature", "inf", "cfg_scale"])
+def test_generate_refuses_what_it_cannot_do_in_one_line(tiny_dir, capsys, flags, message):
+    """Issue 16 item 9: each was a traceback, an unbounded run or silently empty output."""
+    from dllmrl_core.cli import main
+
+    assert main(["generate", "--model", str(tiny_dir), "--prompt", "2+3=", "--no-chat", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dllmrl generate: error: {message}") and err.count("\n") == 1

@@ -4,7 +4,7 @@ against the forward computed by hand from the weights); its tokenizer's own code
 
 import pytest
 import torch
-from transformers import AutoModel
+from transformers import AutoModel, AutoTokenizer
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
@@ -26,7 +26,7 @@ def dream_dir(tmp_path_factory, weights):
 
 @pytest.fixture(scope="module")
 def dream_tokenizer(dream_dir):
-    return load_tokenizer(dream_dir)  # no trust_remote_code argument: the checkpoint's auto_map decides
+    return load_tokenizer(dream_dir)  # no trust_remote_code argument: Dream's code is built in
 
 
 @pytest.fixture(scope="module")
@@ -103,5 +103,5 @@ def test_tokenizer_runs_its_own_code_and_turns_end_with_im_end(dream, dream_toke
     assert dream_tokenizer.mask_token_id == MASK == dream.mask_id
     assert dream.eos_id == EOS and dream.eot_id == IM_END and dream.stop_ids == (EOS, IM_END)
     assert dream.shift_logits and dream.dream_inputs
-    with pytest.raises(ValueError, match="trust_remote_code"):
-        load_tokenizer(dream.model.name_or_path, trust_remote_code=False)
+    with pytest.raises(ValueError, match="trust_remote_code"):  # it is code: transformers alone refuses it
+        AutoTokenizer.from_pretrained(dream.model.name_or_path, trust_remote_code=False)

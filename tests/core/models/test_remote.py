@@ -1,11 +1,12 @@
-"""Checkpoints that bring their own modeling code load through AutoModel(trust_remote_code=True)."""
+"""Checkpoints that bring their own modeling code load through AutoModel(trust_remote_code=True), and
+only when the user opted in (model.trust_remote_code), Dream's built-in loader aside."""
 
 import json
 
 import pytest
 import torch
 
-from dllmrl_core.models import load_mask_predictor
+from dllmrl_core.models import load_mask_predictor, load_tokenizer
 
 CONFIG_CODE = '''
 from transformers import PretrainedConfig
@@ -69,7 +70,8 @@ def test_dream_checkpoint_gets_shifted_logits_and_dream_padding(tmp_path):
 
 
 def test_llada_with_its_own_code_when_native_is_off(tmp_path):
-    pred = load_mask_predictor(write_remote_dir(tmp_path / "llada", "llada"), device="cpu", native=False)
+    pred = load_mask_predictor(write_remote_dir(tmp_path / "llada", "llada"), device="cpu", native=False,
+                               trust_remote_code=True)
     assert type(pred.model).__name__ == "ToyModel" and not pred.shift_logits
     ids = torch.tensor([[3, 4, 5]])
     assert pred(ids).argmax(-1).tolist() == [[3, 4, 5]]
@@ -78,3 +80,23 @@ def test_llada_with_its_own_code_when_native_is_off(tmp_path):
 def test_unknown_hub_name_offline_fails_with_one_clear_error():
     with pytest.raises(FileNotFoundError, match="not a local directory"):
         load_mask_predictor("no-such-org/no-such-model", device="cpu")
+
+
+@pytest.mark.parametrize("model_type", ["toy", "llada"])
+def test_remote_code_runs_only_when_the_user_opts_in(tmp_path, model_type):
+    """Issue 16 item 9: a checkpoint's own code is refused, before any of it is imported, unless
+    model.trust_remote_code is set. LLaDA needs none (native module and config); with native=False it does."""
+    path = write_remote_dir(tmp_path / model_type, model_type)
+    marker = tmp_path / "ran"
+    for name in ("configuration_toy.py", "modeling_toy.py"):
+        (path / name).write_text(f"open({str(marker)!r}, 'w').close()\n" + (path / name).read_text())
+    with pytest.raises(ValueError) as err:
+        load_mask_predictor(path, device="cpu", native=False)
+    assert "set model.trust_remote_code: true" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(Exception) as err:  # the toy directory has no tokenizer files: it fails either way
+        load_tokenizer(path)
+    assert ("its tokenizer runs the checkpoint's own Python code" in str(err.value)) == (model_type == "toy")
+    assert not marker.exists()
+    trusted = load_mask_predictor(path, device="cpu", native=False, trust_remote_code=True)
+    assert type(trusted.model).__name__ == "ToyModel"
+    assert marker.exists()
