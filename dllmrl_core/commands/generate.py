@@ -1,4 +1,8 @@
-"""Generate completions from a checkpoint with the sampler (LLaDA's loop, or Dream's) and print them."""
+"""Generate completions from a checkpoint with the sampler (LLaDA's loop, or Dream's) and print them.
+
+`--model DIR` samples from a checkpoint; `--adapter RUN` from a trained run: the base named in the
+run's config.yaml plus the run's adapter (dllmrl_core/drive/trained.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     from dllmrl_core.commands.flags import add_config_arguments
     from dllmrl_core.sampling import SamplerConfig
 
-    parser.add_argument("--model", required=True, help="checkpoint directory or hub name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="checkpoint directory or hub name")
+    source.add_argument("--adapter", metavar="RUN", help="a trained run (run, checkpoint or adapter directory): "
+                                                          "its config's base model plus its adapter")
     parser.add_argument("--prompt", required=True, action="append", help="prompt text (repeat for a batch)")
     parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
     parser.add_argument("--prefill", default="", help="text appended after the rendered prompt")
@@ -27,18 +34,31 @@ def run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from dllmrl_core.commands.flags import config_values
-    from dllmrl_core.models import encode_prompts, load_mask_predictor, load_tokenizer
-    from dllmrl_core.models.loading import read_config_json
+    from dllmrl_core.models import encode_prompts
     from dllmrl_core.sampling import SamplerConfig, sample
 
     hf_logging.disable_progress_bar()
     cfg = SamplerConfig.parse(config_values(args, SamplerConfig))
-    read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
-    tokenizer = load_tokenizer(args.model)
-    model = load_mask_predictor(args.model, device=args.device, tokenizer=tokenizer)
+    model, tokenizer = load(args)
     ids, mask = encode_prompts(tokenizer, args.prompt, chat=not args.no_chat, prefill=args.prefill)
     generator = torch.Generator(model.device).manual_seed(args.seed)
     batch = sample(model, ids.to(model.device), mask.to(model.device), cfg, generator=generator)
     for text in tokenizer.batch_decode(batch.completion_ids, skip_special_tokens=not args.keep_special):
         print(text)
     return 0
+
+
+def load(args: argparse.Namespace):
+    """(mask predictor, tokenizer) of --model, or of --adapter's base plus adapter."""
+    from dllmrl_core.models import load_mask_predictor, load_tokenizer
+    from dllmrl_core.models.loading import read_config_json
+
+    if args.adapter is not None:
+        from dllmrl_core.drive.trained import load_trained
+
+        policy, tokenizer, _ = load_trained(args.adapter, device=args.device)
+        policy.model.eval()
+        return policy, tokenizer
+    read_config_json(args.model)  # a missing or broken checkpoint fails here, naming the path
+    tokenizer = load_tokenizer(args.model)
+    return load_mask_predictor(args.model, device=args.device, tokenizer=tokenizer), tokenizer

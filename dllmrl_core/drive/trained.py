@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dllmrl_core.drive.config import load_run_config
+from dllmrl_core.models.loading import read_config_json
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.policy import load_policy
 
@@ -67,6 +68,7 @@ def load_trained(path: str | Path, device: str | None = None):
     A quantized base loads in full precision here: merging into 4-bit weights would round them."""
     run = locate(path)
     cfg = load_run_config(run.config)
+    read_config_json(cfg.model.path)  # a base that is gone is a one-line error naming it
     model = cfg.model.model_copy(update={"adapter": str(run.adapter), "quantize": None})
     policy, tokenizer = load_policy(model, device=device)
     return policy, tokenizer, cfg

@@ -64,4 +64,4 @@ def test_help_lists_training_and_evaluation(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     text = capsys.readouterr().out
-    assert all(name in text for name in ("train", "eval", "generate", "plan"))
+    assert all(name in text for name in ("train", "eval", "export", "generate", "plan"))
