@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dllmrl_core.commands import generate, score, sft
+from dllmrl_core.commands import export, generate, score, sft
 from dllmrl_core.drive.runtime import keep_freed_memory
 
-COMMANDS = {"generate": generate, "score": score, "sft": sft}
+COMMANDS = {"export": export, "generate": generate, "score": score, "sft": sft}
 
 
 def main(argv: list[str] | None = None, commands: dict | None = None) -> int:

@@ -16,9 +16,11 @@ start them. Every module of the package:
                        under placement colocated the same actors also sample
     weight_store.py    WeightStore actor: versioned adapters through the object store
     status.py          StatusActor: FastAPI /health /status /metrics
-    evaluate.py        `python -m services.evaluate CFG.yaml --checkpoint DIR`: evaluate a checkpoint
-                       on rollout workers, optionally sweeping lengths and step counts
-    cli.py             the `dllmrl` command: the core's subcommands and `plan`
+    evaluate.py        `python -m services.evaluate CFG.yaml --checkpoint DIR` (`dllmrl eval`): evaluate
+                       a checkpoint on rollout workers, optionally sweeping lengths and step counts;
+                       results go into the checkpoint's run (DIR/eval) unless --out says otherwise
+    cli.py             the `dllmrl` command: the core's subcommands, `train`, `eval` and `plan`
+    train_command.py   `dllmrl train CFG.yaml`: services.launch's main under the `dllmrl` command
     plan_command.py    `dllmrl plan`: the memory plan of every actor of a run
 
 Architecture, data at each boundary and what runs where: docs/architecture.md.

@@ -30,13 +30,14 @@ cluster.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import ray
 import torch
 
 from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.drive.heldout import Generate, ItemScore
+from dllmrl_core.drive.metrics import PhaseTimes, RewardStats, StepRecord
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.rollout.prompts import group_prompts
 from services.jobs import Chunk, RolloutPool, remote_generate, verify_chunks
@@ -135,24 +136,26 @@ class Controller:
 
     def _train_batch(self, b: int) -> None:
         flight = self.inflight[b]
-        flight.chunks, main, branch = verify_chunks(self.samplers, self.rewards, flight.chunks)
+        flight.chunks, main, branch, generated = verify_chunks(self.samplers, self.rewards, flight.chunks)
+        sampled = PhaseTimes(rollout=generated - flight.started, reward=time.perf_counter() - generated)
         self.generated += len(main) + len(branch)
         refs = [chunk.batch for chunk in flight.chunks]
-        version = flight.chunks[0].job.version
+        version, rewards = flight.chunks[0].job.version, RewardStats.of(main, branch)
         for k in range(self.mu):
             if self.step >= self.cfg.train.steps:
                 break
             t0 = time.perf_counter()
             metrics = self.learners.learn(refs, main + branch if k == 0 else [], k)
+            learned = time.perf_counter()
             self.step += 1
-            self.core.record_step(self.step, main, branch, version, metrics, time.perf_counter() - t0,
-                                  extra={"rollout/staleness": float(self.step - 1 - version)})
+            if self.step % self.mu == 0 or self.step >= self.cfg.train.steps:
+                self._publish()
+            times = replace(sampled if k == 0 else PhaseTimes(), learn=learned - t0, sync=time.perf_counter() - learned)
+            self.core.record_step(self.step, StepRecord(rewards, metrics, times, version, self.step - 1 - version))
         del self.inflight[b]
         self._after_batch(flight)
 
     def _after_batch(self, flight: InFlight) -> None:
-        if self.step % self.mu == 0 or self.step >= self.cfg.train.steps:
-            self._publish()
         self.core.checkpoint(self.step, flight.stream_after, lambda tmp: self.learners.save(str(tmp)))
         if self.core.eval_due(self.step):
             self.evaluate()

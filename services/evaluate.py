@@ -11,6 +11,8 @@ checkpoint is used) or `base` for the model without adapter. Writes per task, le
 count a d1-compatible generations file `<task>_<length>_<steps>_generations.json` (`dllmrl score`
 re-scores it), then summary.json and results.md (one table: a row per task and step count, a
 column per length and their average); the last line printed is a JSON object with the accuracies.
+Everything goes into `--out`, by default `<RUN>/eval` of the run the checkpoint belongs to (the
+directory holding its config.yaml), never the config's checkpoint.dir. `dllmrl eval` is this command.
 """
 
 from __future__ import annotations
@@ -23,22 +25,24 @@ from pathlib import Path
 from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.drive.heldout import EvalSummary, eval_sampler, evaluate_once, summarize
 from dllmrl_core.tasks import TaskConfig, get_task, load_split
-from dllmrl_core.training import checkpoint
+from dllmrl_core.drive.trained import find_adapter, locate
 from services.settings import SystemConfig, load_system_config
 
 
 def adapter_dir(path: str) -> str | None:
     """The PEFT adapter directory a --checkpoint argument points at (None for 'base')."""
-    if path == "base":
-        return None
-    root = Path(path)
-    for candidate in (root, root / "adapter", root / "final" / "adapter"):
-        if (candidate / "adapter_config.json").is_file():
-            return str(candidate)
-    latest = checkpoint.resolve(root, "latest")
-    if latest is not None and (latest / "adapter" / "adapter_config.json").is_file():
-        return str(latest / "adapter")
-    raise FileNotFoundError(f"--checkpoint {path}: no PEFT adapter there (adapter_config.json)")
+    return None if path == "base" else str(find_adapter(path))
+
+
+def results_dir(checkpoint_arg: str, out: str | None) -> Path:
+    """--out, else `<RUN>/eval` for the run the checkpoint belongs to (its adapter's directory when
+    no config.yaml is beside it): never the config's checkpoint.dir, which may be another run."""
+    if out is not None:
+        return Path(out)
+    if checkpoint_arg == "base":
+        raise ValueError("--out: evaluating the base model (--checkpoint base) needs an output directory")
+    run = locate(checkpoint_arg)
+    return (run.root or run.adapter) / "eval"
 
 
 def task_config(cfg: SystemConfig, name: str) -> TaskConfig:
@@ -117,8 +121,8 @@ def int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def register(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `python -m services.evaluate` and `dllmrl eval`."""
     parser.add_argument("config")
     parser.add_argument("overrides", nargs="*", help="key.path=value")
     parser.add_argument("--checkpoint", required=True, help="adapter dir, run dir, or 'base'")
@@ -127,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=None, help="comma-separated step counts, each evaluated at every length "
                                                       "(default: eval.steps, else gen_length / 2)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test problems only")
-    parser.add_argument("--out", default=None, help="output directory (default: <checkpoint.dir>/eval)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default=None, help="output directory (default: <RUN>/eval, RUN being the run the "
+                                                    "checkpoint belongs to; required with --checkpoint base)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_system_config(args.config, args.overrides)
         adapter = adapter_dir(args.checkpoint)
@@ -139,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         samplers = sweep(cfg, lengths, steps)
         for name in tasks:
             task_config(cfg, name)
+        out = results_dir(args.checkpoint, args.out)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out or Path(cfg.checkpoint.dir) / "eval")
     out.mkdir(parents=True, exist_ok=True)
     import ray
 
@@ -164,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                                           for label, per_length in per.items()}
                                    for name, per in results.items()}}), flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    register(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

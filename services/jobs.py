@@ -132,19 +132,21 @@ class RolloutPool:
             ray.kill(worker, no_restart=True)
 
 
-def verify_chunks(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list]:
+def verify_chunks(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list, float]:
     """Verify each chunk on the reward actors as soon as it is generated. Returns the chunks as they
-    were generated (a lost one replaced) and the (main, branch) verdicts, all in batch order."""
+    were generated (a lost one replaced), the (main, branch) verdicts, all in batch order, and the
+    moment (time.perf_counter) the last chunk was seen generated."""
     done, parts = {}, {}
     for chunk in pool.completed(chunks):
         done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, verify_items(rewards, chunk.items)
+    generated = time.perf_counter()
     ordered = [done[c.job.chunk] for c in chunks]
     main, branch = [], []
     for chunk in ordered:
         scored = gather(ray.get(parts[chunk.job.chunk]))
         main += scored[: len(chunk.job.examples)]
         branch += scored[len(chunk.job.examples):]
-    return ordered, main, branch
+    return ordered, main, branch, generated
 
 
 def eval_jobs(tokenizer, task, examples: list, style: str, sampler: SamplerConfig, version: int | None,
@@ -169,6 +171,6 @@ def remote_generate(samplers, rewards: list, tokenizer, task, style: str, versio
     def generate(examples: list, sampler: SamplerConfig) -> tuple[list[str], list]:
         parts = eval_chunks(len(examples), len(samplers), batch_rows)
         chunks = samplers.submit(eval_jobs(tokenizer, task, examples, style, sampler, version, parts))
-        chunks, main, _ = verify_chunks(samplers, rewards, chunks)
+        chunks, main, _, _ = verify_chunks(samplers, rewards, chunks)
         return texts(chunks), main
     return generate

@@ -13,6 +13,7 @@ options of a method under another method's name are one-line errors naming the k
     checkpoint: where checkpoints and metrics go, how a run resumes
     eval:       dllmrl_core.drive.heldout.EvalConfig (held-out evaluation)
     plan:       dllmrl_core.planning.PlanConfig (the memory plan checked before a run starts)
+    logging:    dllmrl_core.drive.backends.LoggingConfig (where the metrics go)
     warm_start: dllmrl_core.training.warm_start.WarmStartConfig (optional)
 
 The same file also holds the Ray system's sections (`SYSTEM_SECTIONS`: placement, rollout,
@@ -30,6 +31,7 @@ import yaml
 from pydantic import Field, create_model, field_validator, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
+from dllmrl_core.drive.backends import LoggingConfig
 from dllmrl_core.drive.heldout import EvalConfig
 from dllmrl_core.objectives import OBJECTIVES, get_objective
 from dllmrl_core.planning import PlanConfig
@@ -97,6 +99,7 @@ class RunConfig(ConfigModel):
     checkpoint: CheckpointConfig = CheckpointConfig()
     eval: EvalConfig = EvalConfig()
     plan: PlanConfig = PlanConfig()
+    logging: LoggingConfig = LoggingConfig()
     warm_start: WarmStartConfig | None = None
 
     @field_validator("sampler", mode="before")

@@ -8,7 +8,7 @@ order, is here, once:
     step, stream = core.resume(resume, load)       a checkpoint's step, data position and learner state
     before = core.evaluate(step, generate)         if eval.before: eval/ files, eval/... metrics, lines
     for every optimizer step:
-        core.record_step(step, main, branch, version, metrics, seconds)   metrics + the step line
+        core.record_step(step, record)             a StepRecord (drive/metrics.py) + the step line
         core.checkpoint(step, stream.state(), save)  when checkpoint.save_every says so
         if core.eval_due(step): core.evaluate(step, generate)
     summary = core.finish(step, learner, generate, before, start)
@@ -28,16 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.drive.config import RunConfig, dump_config
 from dllmrl_core.drive.heldout import (Generate, ItemScore, across_lengths, before_after, eval_file, eval_metrics,
                                        evaluate_once, summarize)
-from dllmrl_core.drive.metrics import MetricsLog, batch_metrics
+from dllmrl_core.drive.metrics import MetricsLog, StepRecord
 from dllmrl_core.drive.plots import plot_run
 from dllmrl_core.rollout.prompts import PromptStream
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
-from dllmrl_core.training.step import StepMetrics
 
 
 class TrainedAdapter(Protocol):
@@ -48,10 +46,12 @@ class TrainedAdapter(Protocol):
     def digest(self) -> tuple[str, float]: ...
 
 
-def step_line(step: int, values: dict[str, float], m: StepMetrics, seconds: float) -> str:
+def step_line(step: int, record: StepRecord) -> str:
     """The line printed after an optimizer step."""
-    return (f"step {step:4d}  reward {values['reward/mean']:.3f}  correct {values['reward/correct']:.2f}"
-            f"  loss {m.loss:+.4f}  kl {m.kl:.4f}  clip {m.clip_frac:.3f}  |g| {m.grad_norm:.3f}  {seconds:.1f}s")
+    r, m = record.reward, record.learner
+    return (f"step {step:4d}  reward {r.mean:.3f}  correct {r.correct:.2f}"
+            f"  loss {m.loss:+.4f}  kl {m.kl:.4f}  clip {m.clip_frac:.3f}  |g| {m.grad_norm:.3f}"
+            f"  {record.times.total:.1f}s")
 
 
 def skip_line(step: int, m: StepMetrics) -> str:
@@ -73,7 +73,7 @@ class DriverCore:
         (self.dir / "config.yaml").write_text(dump_config(cfg))
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
-        self.log = MetricsLog(self.dir)
+        self.log = MetricsLog(self.dir, cfg.logging, cfg.model_dump(mode="json"))
         self.last: dict[str, float] = {}
         self.skipped_steps = 0  # optimizer steps of this process whose update was skipped (gradient not finite)
 
@@ -89,18 +89,17 @@ class DriverCore:
         return state["step"], PromptStream(self.train.examples, seed=self.cfg.train.seed, **state["stream"])
 
     # --- every step -----------------------------------------------------------------------------
-    def record_step(self, step: int, main: list[Verdict], branch: list[Verdict], version: int, metrics: StepMetrics,
-                    seconds: float, extra: dict[str, float] | None = None, echo: bool = True) -> dict[str, float]:
-        """Log optimizer step `step` (the batch's verdicts: main rows, then branches) and print its
-        line every train.log_every steps unless `echo` is False; returns the logged values."""
-        values = {**batch_metrics(main, branch, version), **metrics.as_dict(), **(extra or {})}
+    def record_step(self, step: int, record: StepRecord, echo: bool = True) -> dict[str, float]:
+        """Log optimizer step `step` and print its line every train.log_every steps unless `echo` is
+        False; returns the logged values."""
+        values = record.as_dict()
         self.log.log(step, values)
         self.last.update(values)
-        if metrics.skipped:
+        if record.learner.skipped:
             self.skipped_steps += 1
-            print(skip_line(step, metrics), file=sys.stderr, flush=True)
+            print(skip_line(step, record.learner), file=sys.stderr, flush=True)
         if echo and due(self.cfg.train.log_every, step):
-            print(step_line(step, values, metrics, seconds), flush=True)
+            print(step_line(step, record), flush=True)
         return values
 
     def checkpoint(self, step: int, stream_state: dict, save: Callable[[Path], None]) -> Path | None:
@@ -154,8 +153,9 @@ class DriverCore:
             after = self.evaluate(step, generate) if self.cfg.eval.after or self.cfg.eval.every else []
         finally:
             self.log.close()
-        title = f"{self.cfg.algorithm.name} on {self.cfg.task.name}"
-        plot_run(self.dir / "metrics.jsonl", self.dir / "curve.png", title)
+        if "jsonl" in self.cfg.logging.backends:  # the curve is drawn from metrics.jsonl
+            plot_run(self.dir / "metrics.jsonl", self.dir / "curve.png", f"{self.cfg.algorithm.name} on "
+                     f"{self.cfg.task.name}")
         reward = self.last.get("reward/mean")
         summary = {"steps": step, "algorithm": self.cfg.algorithm.name,
                    "reward_mean": None if reward is None else round(reward, 6), "adapter_sha256": sha,

@@ -23,6 +23,7 @@ from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
 from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.drive.heldout import Generate, evaluate_local
+from dllmrl_core.drive.metrics import PhaseTimes, RewardStats, StepRecord
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
@@ -34,17 +35,26 @@ from dllmrl_core.verify.batch import completions_to_verify, scored_batch
 from dllmrl_core.verify.verifier import verify
 
 
-def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
-                  generator: torch.Generator) -> tuple[ScoredBatch, list]:
-    """Generate G completions per example (with the method's branches) and score them all;
-    returns the scored batch and the verdicts (main rows, then branches)."""
-    objective = get_objective(cfg.algorithm.name)
+def sample_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, generator: torch.Generator):
+    """G completions per example, with the method's records and branches; (RolloutBatch, row examples)."""
     ids, mask, groups, rows = group_prompts(tokenizer, task, examples, cfg.train.group_size, cfg.task.prompt_style,
                                             policy.device)
-    rollout = generate_rollouts(policy, ids, mask, groups, cfg.sampler, objective, cfg.algorithm.selected, generator)
+    rollout = generate_rollouts(policy, ids, mask, groups, cfg.sampler, get_objective(cfg.algorithm.name),
+                                cfg.algorithm.selected, generator)
+    return rollout, rows
+
+
+def score_batch(cfg: RunConfig, tokenizer, task, rollout, rows: list) -> tuple[ScoredBatch, list]:
+    """Verify every completion in this process: the scored batch and the verdicts (main rows, then branches)."""
     items = completions_to_verify(rollout, tokenizer, rows)
     verdicts = [verify(task, cfg.task.reward_set, TRAINING_PROTOCOL, i.text, i.example) for i in items]
     return scored_batch(rollout, verdicts), verdicts
+
+
+def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
+                  generator: torch.Generator) -> tuple[ScoredBatch, list]:
+    """Sample a batch and score it (`sample_batch`, then `score_batch`)."""
+    return score_batch(cfg, tokenizer, task, *sample_batch(cfg, policy, tokenizer, task, examples, generator))
 
 
 def local_generate(cfg: RunConfig, policy, tokenizer, task) -> Generate:
@@ -67,17 +77,22 @@ def run(cfg: RunConfig, on_step=None) -> dict:
     generate, mu, task = local_generate(cfg, policy, tokenizer, core.task), cfg.iterations, core.task
     before = core.evaluate(first, generate) if cfg.eval.before else []
     for step in range(first, cfg.train.steps):
-        t0 = time.perf_counter()
+        t0 = t1 = t2 = time.perf_counter()  # a step that reuses its batch samples and scores nothing
         if step % mu == 0:
             gen = batch_generator(cfg.train.seed, step // mu, 0, policy.device)
-            scored, verdicts = rollout_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
+            rollout, rows = sample_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
+            t1 = time.perf_counter()
+            scored, verdicts = score_batch(cfg, tokenizer, task, rollout, rows)
+            t2 = time.perf_counter()
             learner.prepare(scored)
         metrics = learner.step(step % mu)
+        times = PhaseTimes(rollout=t1 - t0, reward=t2 - t1, learn=time.perf_counter() - t2)
         B = scored.rollout.batch_size
-        core.record_step(step + 1, verdicts[:B], verdicts[B:], scored.rollout.weight_version, metrics,
-                         time.perf_counter() - t0, echo=on_step is None)
+        record = StepRecord(RewardStats.of(verdicts[:B], verdicts[B:]), metrics, times,
+                            weight_version=scored.rollout.weight_version, staleness=step % mu)
+        core.record_step(step + 1, record, echo=on_step is None)
         if on_step is not None:
-            on_step(step + 1, scored, metrics, time.perf_counter() - t0)
+            on_step(step + 1, scored, metrics, times.total)
         core.checkpoint(step + 1, stream.state(), learner.save)
         if core.eval_due(step + 1):
             core.evaluate(step + 1, generate)

@@ -358,3 +358,11 @@ def set_activation_checkpointing(model: nn.Module, enabled: bool = True) -> int:
         m.gradient_checkpointing = enabled
     return len(found)
 
+
+
+# Every checkpoint this module saves (the tiny default, an SFT warm start, `dllmrl export --merged`)
+# gets this file beside its weights and an `auto_map` in config.json, so it also opens without
+# dllmrl: AutoModel.from_pretrained(dir, trust_remote_code=True). The file imports torch and
+# transformers only, which is what remote code may rely on.
+LLaDAConfig.register_for_auto_class()
+LLaDAModelLM.register_for_auto_class("AutoModel")

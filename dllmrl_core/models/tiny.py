@@ -5,7 +5,9 @@
 writes DIR/config.json + DIR/model.safetensors (LLaDA's on-disk layout, ~1M parameters) and a
 character-level tokenizer (tokenizer.json + tokenizer_config.json with a compact chat template and
 LLaDA's special tokens: mask, EOS, EoT, pad). `load_mask_predictor(DIR)` and
-`AutoTokenizer.from_pretrained(DIR)` both read it; nothing is downloaded.
+`AutoTokenizer.from_pretrained(DIR)` both read it; nothing is downloaded. config.json carries an
+`auto_map` and DIR/llada.py the modelling code (models/llada.py), so
+`AutoModel.from_pretrained(DIR, trust_remote_code=True)` opens it without dllmrl too.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from dllmrl_core.objectives.common import PolicyTerm
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.lora import adapter_digest, adapter_state
 from dllmrl_core.training.optim import OptimConfig, build_optimizer
-from dllmrl_core.training.step import StepMetrics, freeze_old_and_ref, train_step, unwrap
+from dllmrl_core.training.step import BatchStats, StepMetrics, batch_stats, freeze_old_and_ref, train_step, unwrap
 
 
 def shard(term: PolicyTerm, rank: int, world: int) -> PolicyTerm:
@@ -60,6 +60,7 @@ class Learner:
     world: int = 1
     micro_rows: int | None = None  # optim.micro_batch_rows, "auto" resolved by the memory plan
     batch_terms: list[list[PolicyTerm]] = field(default_factory=list)  # the terms of each of the batch's μ steps
+    batch_stats: BatchStats | None = None  # what the prepared batch looks like (lengths, zero-advantage share)
 
     @classmethod
     def build(cls, settings: LearnSettings, policy: MaskPredictor, micro_rows: int | None = None, rank: int = 0,
@@ -78,16 +79,18 @@ class Learner:
     def prepare(self, scored: ScoredBatch) -> None:
         """Advantages and queries for the μ iterations of a new batch; old/ref log-probs frozen now."""
         algo = self.settings.algo
+        self.batch_stats = batch_stats(scored, self.policy.eos_id)
         full = self.objective.prepare(scored, algo, special_tokens(self.policy), self.generator)
         self.batch_terms = [[shard(t, self.rank, self.world) for t in terms] for terms in full]
         freeze_old_and_ref(self.policy, self.batch_terms, self.objective.needs_ref(algo), self.micro_rows)
 
     def step(self, k: int) -> StepMetrics:
         """Optimizer step k of the prepared batch."""
-        return train_step(self.policy, self.optimizer, self.scheduler, self.batch_terms[k],
+        metrics = train_step(self.policy, self.optimizer, self.scheduler, self.batch_terms[k],
                           partial(self.objective.loss, cfg=self.settings.algo),
                           max_grad_norm=self.settings.optim.max_grad_norm, micro_rows=self.micro_rows,
                           loss_scale=float(self.world))
+        return replace(metrics, batch=self.batch_stats)
 
     def adapter(self) -> dict[str, torch.Tensor]:
         """The full-precision adapter (what checkpoints hold and `adapter_digest` identifies)."""

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from dllmrl_core.contract.types import ScoredBatch
 from dllmrl_core.likelihood import LogpQuery, token_logp
 from dllmrl_core.models.predictor import MaskPredictor
 from dllmrl_core.objectives.common import LossOutput, LossStats, PolicyTerm
@@ -27,9 +28,44 @@ from dllmrl_core.objectives.common import LossOutput, LossStats, PolicyTerm
 LossFn = Callable[[PolicyTerm, torch.Tensor, torch.Tensor], LossOutput]
 
 
-@dataclass
+@dataclass(frozen=True)
+class BatchStats:
+    """The batch a step learns from, computed from the whole batch before DDP shards it (the same on
+    every rank).
+
+    completion_len_mean / _max:  tokens per main completion up to and including its first EOS
+                                 (d1's token set, `RolloutBatch.completion_mask`)
+    completion_tokens:           their sum
+    zero_adv_share:              share of main rollouts in groups whose rewards are all equal: their
+                                 group-relative advantage is 0, so they carry no policy gradient
+    """
+
+    completion_len_mean: float
+    completion_len_max: float
+    completion_tokens: float
+    zero_adv_share: float
+
+
+def batch_stats(scored: ScoredBatch, eos_id: int | None) -> BatchStats:
+    lengths = scored.rollout.completion_mask(eos_id).sum(1).float()
+    _, group = scored.group_ids.unique(return_inverse=True)
+    rewards = scored.rewards.float()
+    top = torch.full((int(group.max()) + 1,), -torch.inf, device=rewards.device).scatter_reduce(0, group, rewards,
+                                                                                                   "amax")
+    low = torch.full_like(top, torch.inf).scatter_reduce(0, group, rewards, "amin")
+    flat = (top == low)[group]
+    return BatchStats(completion_len_mean=float(lengths.mean()), completion_len_max=float(lengths.max()),
+                      completion_tokens=float(lengths.sum()), zero_adv_share=float(flat.float().mean()))
+
+
+@dataclass(frozen=True)
 class StepMetrics:
-    """What one optimizer step did (area/name keys via `as_dict`)."""
+    """What one optimizer step did (named for the logs by `dllmrl_core.drive.metrics.StepRecord`).
+
+    kl is the mean k3 estimate against the reference policy, 0 when the method has none (`has_ref`);
+    clip_frac, ratio_* and entropy are means over the elements the loss was computed on (tokens, or
+    rows for a per-row ratio); `batch` describes the batch being learned from (set by the Learner).
+    """
 
     loss: float
     kl: float
@@ -44,9 +80,8 @@ class StepMetrics:
     lr: float
     tokens: float
     skipped: float = 0.0  # 1 when the gradient was not finite and the update was skipped
-
-    def as_dict(self) -> dict[str, float]:
-        return {f"learner/{k}": v for k, v in asdict(self).items()}
+    has_ref: bool = False
+    batch: BatchStats | None = None
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -123,4 +158,5 @@ def train_step(policy: MaskPredictor, optimizer: torch.optim.Optimizer, schedule
                        ratio_max=stats.ratio_max, grad_norm=grad_norm, entropy=stats.entropy_sum / n,
                        adv_mean=float(adv.mean()), adv_std=float(adv.std()) if len(adv) > 1 else 0.0,
                        adv_abs_max=float(adv.abs().max()), lr=float(optimizer.param_groups[0]["lr"]),
-                       tokens=stats.count, skipped=float(skipped))
+                       tokens=stats.count, skipped=float(skipped),
+                       has_ref=any(t.ref_logp is not None for t in terms))

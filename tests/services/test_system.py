@@ -32,6 +32,18 @@ def test_ray_matches_the_single_process_loop(ray_session, warm_dir, tmp_path):
     assert summary["steps"] == loop["steps"] == 3
     assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
     assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
+    # one typed step record: both drivers log the same names, and the same values where they must agree
+    ray_steps, loop_steps = (step_records(tmp_path / run) for run in ("ray", "loop"))
+    assert [sorted(r) for r in ray_steps] == [sorted(r) for r in loop_steps]
+    for name in ("rollout/completion_len_mean", "rollout/completion_len_max", "rollout/zero_adv_share",
+                 "rollout/staleness", "learner/kl", "learner/clip_frac", "learner/entropy"):
+        assert [r[name] for r in ray_steps] == pytest.approx([r[name] for r in loop_steps], abs=1e-5), name
+    assert all(r["time/rollout_s"] > 0 and r["time/reward_s"] >= 0 and r["time/learn_s"] > 0 and r["time/sync_s"] > 0
+               for r in ray_steps)
+
+
+def step_records(run) -> list[dict]:
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "learner/loss" in r]
 
 
 @pytest.mark.parametrize("name", list(OBJECTIVES))

@@ -79,13 +79,18 @@ def test_checkpoints_and_evaluations_fall_where_the_config_says(tmp_path):
 
 def test_the_step_line_follows_log_every(tmp_path, capsys):
     from dllmrl_core.contract.verdict import Verdict
+    from dllmrl_core.drive.metrics import PhaseTimes, RewardStats, StepRecord
     from dllmrl_core.training.step import StepMetrics
 
     core = DriverCore(small_config(tmp_path, train={"steps": 4, "log_every": 2}))
     metrics = StepMetrics(*[0.0] * 12)
+
+    def record(*verdicts):
+        return StepRecord(RewardStats.of(list(verdicts), []), metrics, PhaseTimes(learn=0.1), 0, 0)
+
     for step in (1, 2):
-        core.record_step(step, [Verdict(reward=1.0, points=1.0)], [], 0, metrics, 0.1)
-    core.record_step(4, [Verdict(reward=0.5)], [], 0, metrics, 0.1, echo=False)
+        core.record_step(step, record(Verdict(reward=1.0, points=1.0)))
+    core.record_step(4, record(Verdict(reward=0.5)), echo=False)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("step    2  reward 1.000  correct 1.00")
     assert core.last["reward/mean"] == 0.5
@@ -93,7 +98,7 @@ def test_the_step_line_follows_log_every(tmp_path, capsys):
 
 def test_timeouts_and_crashed_verifiers_are_counted_apart():
     from dllmrl_core.contract.verdict import Verdict
-    from dllmrl_core.drive.metrics import batch_metrics
+    from dllmrl_core.drive.metrics import RewardStats
 
-    values = batch_metrics([Verdict(1.0), Verdict(0.0, timed_out=True)], [Verdict(0.0, crashed=True)], 3)
-    assert (values["reward/timeouts"], values["reward/crashes"]) == (1.0, 1.0)
+    stats = RewardStats.of([Verdict(1.0), Verdict(0.0, timed_out=True)], [Verdict(0.0, crashed=True)])
+    assert (stats.timeouts, stats.crashes) == (1, 1)

@@ -50,6 +50,14 @@ def test_stop_and_resume_reaches_the_same_adapter(warm_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "split").glob("step-*")) == ["step-00000004", "step-00000006"]
     records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and "learner/grad_norm" in records[0]
+    # μ = 2: odd steps sample and score a batch, even steps reuse it one update later
+    assert [r["rollout/staleness"] for r in records] == [0.0, 1.0] * 3
+    assert all(r["time/rollout_s"] > 0 and r["time/reward_s"] > 0 and r["rollout/tokens_per_s"] > 0
+               for r in records[::2])
+    assert all(r["time/rollout_s"] == 0 and "rollout/tokens_per_s" not in r for r in records[1::2])
+    assert all(r["time/learn_s"] > 0 and r["time/sync_s"] == 0 and "learner/kl" in r for r in records)  # β > 0
+    assert all(1 <= r["rollout/completion_len_mean"] <= r["rollout/completion_len_max"] <= 24 for r in records)
+    assert all(0 <= r["rollout/zero_adv_share"] <= 1 for r in records)
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))

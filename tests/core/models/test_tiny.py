@@ -45,3 +45,25 @@ def test_same_seed_same_weights_different_seed_different(tmp_path):
     wa, wb, wc = (m.state_dict()["model.transformer.wte.weight"] for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
     assert isinstance(a, LLaDAModelLM)
+
+
+def test_a_tiny_checkpoint_opens_with_automodel_and_remote_code(tmp_path, tokenizer):
+    """config.json's auto_map and the modelling file beside it: transformers alone opens the checkpoint,
+    and it computes what the native module computes."""
+    import json
+
+    from transformers import AutoModel
+
+    from dllmrl_core.models.tiny import TinySpec, write_tiny
+
+    out = write_tiny(tmp_path / "tiny", spec=TinySpec(d_model=32, n_heads=2, n_kv_heads=2, n_layers=1,
+                                                      mlp_hidden_size=64))
+    config = json.loads((out / "config.json").read_text())
+    assert config["auto_map"] == {"AutoConfig": "llada.LLaDAConfig", "AutoModel": "llada.LLaDAModelLM"}
+    assert (out / "llada.py").is_file()
+    remote = AutoModel.from_pretrained(str(out), trust_remote_code=True).eval()
+    assert type(remote) is not LLaDAModelLM and type(remote).__name__ == "LLaDAModelLM"  # the copied file's class
+    native = load_mask_predictor(out, device="cpu").model
+    ids = torch.tensor([tokenizer("2+3=5", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(remote(ids).logits, native(ids).logits)
