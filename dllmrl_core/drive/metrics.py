@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 
@@ -13,12 +14,30 @@ class MetricsLog:
     def __init__(self, directory: str | Path, tensorboard: bool = True):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.file = (self.dir / "metrics.jsonl").open("a")
-        self.tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        self.path = self.dir / "metrics.jsonl"
+        self.file = self.path.open("a")
+        self.tensorboard = tensorboard
+        self.tb = self._writer(None)
 
-            self.tb = SummaryWriter(str(self.dir / "tb"))
+    def _writer(self, purge_step: int | None):
+        if not self.tensorboard:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.dir / "tb"), purge_step=purge_step)
+
+    def rewind(self, step: int) -> None:
+        """Forget every record after `step`: a run resumed from the checkpoint of `step` logs those
+        steps again, and each step is then in the log once (TensorBoard hides the old events too)."""
+        self.file.close()
+        keep = [line for line in self.path.read_text().splitlines(keepends=True) if record_step(line) <= step]
+        tmp = self.path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(keep))
+        os.replace(tmp, self.path)
+        self.file = self.path.open("a")
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = self._writer(step + 1)
 
     def log(self, step: int, values: dict[str, float]) -> None:
         clean = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
@@ -32,6 +51,14 @@ class MetricsLog:
         self.file.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def record_step(line: str) -> float:
+    """The step of one metrics.jsonl line; inf for a line cut short by a crash (it is dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def batch_metrics(main: list, branch: list, weight_version: int) -> dict[str, float]:
