@@ -7,6 +7,7 @@
     loop.py     the single-process driver (`python -m dllmrl_core.loop`)
     metrics.py  MetricsLog (metrics.jsonl + TensorBoard), batch_metrics
     plots.py    the reward / accuracy curve
+    preflight.py  the paths a config names, checked before any work; resuming on other data refused
     runtime.py  process settings every dllmrl process applies (threads, malloc)
 
 The Ray driver is `services/controller.py`.
