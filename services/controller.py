@@ -21,6 +21,8 @@ weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps
 with learning on b. A chunk lost with its rollout worker is generated again on another worker;
 reward actors restart and rerun a lost job; a learner failure (colocated: any worker's) restarts
 the whole group from the last checkpoint, after a backoff, at most learner.max_restarts times.
+Under max_staleness 1 a checkpoint also keeps the older version the next batch samples with, and a
+resume or restart publishes it again (`_save`, `_restore`; docs/reliability.md).
 
 The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
 for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
