@@ -14,6 +14,7 @@ The packages, in the order data flows through them (docs/architecture.md):
     drive/       drive: the run config, the driver core, held-out evaluation, the single-process loop
     planning/    the memory plan of a run's actors
     commands/    the core's `dllmrl` subcommands (cli.py); loop.py keeps `python -m dllmrl_core.loop`
+    faults.py    the fault points the fault-tolerance tests kill processes at (a no-op otherwise)
 
 This package never imports ray, fastapi or uvicorn, and has no import cycles
 (tests/core/test_layering.py enforces both). Keep this file free of heavy imports.

@@ -21,6 +21,8 @@ weight version (b − max_staleness)·μ, so 0 is exact on-policy and 1 overlaps
 with learning on b. A chunk lost with its rollout worker is generated again on another worker;
 reward actors restart and rerun a lost job; a learner failure (colocated: any worker's) restarts
 the whole group from the last checkpoint, after a backoff, at most learner.max_restarts times.
+Under max_staleness 1 a checkpoint also keeps the older version the next batch samples with, and a
+resume or restart publishes it again (`_save`, `_restore`; docs/reliability.md).
 
 The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
 for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import ray
 import torch
@@ -40,16 +43,17 @@ from dllmrl_core.drive.heldout import Generate, ItemScore
 from dllmrl_core.drive.metrics import PhaseTimes, RewardStats, StepRecord
 from dllmrl_core.models import load_tokenizer
 from dllmrl_core.rollout.prompts import group_prompts
+from dllmrl_core.training import checkpoint
 from services.jobs import Chunk, RolloutPool, remote_generate, verify_chunks
 from services.learner_group import LearnerFailure, LearnerGroup
 from services.reward_actors import start_reward_actors
 from services.rollout_worker import RolloutJob
 from services.settings import SystemConfig
 from services.status import StatusActor
-from services.weight_store import WeightStore
+from services.weight_store import WeightStore, fetch, publish
 
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
-MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: 1, 2, 4, ... s, at most this
+MAX_BACKOFF_S = 60.0  # before restarting a failed learner group: learner.restart_backoff_s, doubled, at most this
 
 
 @dataclass
@@ -107,12 +111,33 @@ class Controller:
         return self.learners if self.colocated else self.rollout
 
     def _restore(self, resume: str | None) -> None:
-        """Continue from a checkpoint (or start fresh) and push its weights before any generation."""
-        self.step, self.stream = self.core.resume(resume, lambda found: self.learners.load(str(found)))
+        """Continue from a checkpoint (or start fresh) and push its weights before any generation,
+        with the older versions the checkpoint kept for the batches admitted ahead (max_staleness 1)."""
+        found: list[Path] = []
+
+        def load(path: Path) -> None:
+            self.learners.load(str(path))
+            found.append(path)
+
+        self.step, self.stream = self.core.resume(resume, load)
         if self.store is not None:
             ray.get(self.store.clear.remote())
+            for version, state in (checkpoint.read_published(found[0]) if found else {}).items():
+                publish(self.store, version, state)
         self.inflight.clear()
         self._publish()
+
+    def _stale_versions(self) -> list[int]:
+        """Versions other than `step` that the batches admitted next sample with: under
+        max_staleness 1, batch b = step / μ needs version step − μ."""
+        b, stale = self.step // self.mu, self.cfg.train.max_staleness
+        return sorted({max(0, (a - stale) * self.mu) for a in range(b, b + stale + 1)} - {self.step})
+
+    def _save(self, tmp: Path) -> None:
+        """The learner ranks' part of a checkpoint, and the stale versions a resume must publish again."""
+        self.learners.save(str(tmp))
+        for version in self._stale_versions() if self.store is not None else []:
+            checkpoint.save_published(tmp, version, fetch(self.store, version))
 
     def _publish(self) -> None:
         """Make the current weights version `step` (colocated: they are already where they sample)."""
@@ -156,7 +181,7 @@ class Controller:
         self._after_batch(flight)
 
     def _after_batch(self, flight: InFlight) -> None:
-        self.core.checkpoint(self.step, flight.stream_after, lambda tmp: self.learners.save(str(tmp)))
+        self.core.checkpoint(self.step, flight.stream_after, self._save)
         if self.core.eval_due(self.step):
             self.evaluate()
         self._report("training")
@@ -218,7 +243,7 @@ class Controller:
         if self.restarts > limit:
             raise RuntimeError(f"learner group failed {self.restarts} times (learner.max_restarts = {limit}); "
                                f"last error: {err}") from err
-        wait = min(MAX_BACKOFF_S, 2.0 ** (self.restarts - 1))
+        wait = min(MAX_BACKOFF_S, self.cfg.learner.restart_backoff_s * 2.0 ** (self.restarts - 1))
         print(f"learner failure ({err}); restarting the group from the last checkpoint in {wait:g} s "
               f"(restart {self.restarts} of at most {limit})", flush=True)
         self._report("recovering")

@@ -3,7 +3,8 @@
     python -m services.launch CFG.yaml [key.path=value ...]
     ray job submit --working-dir . -- python -m services.launch CFG.yaml [key.path=value ...]
 
-Validates the whole config and its memory plan (every actor fits its GPU) before any work, connects to the running Ray cluster (the one
+Validates the whole config, the paths it names (`preflight`) and its memory plan (every actor fits
+its GPU) before any work, connects to the running Ray cluster (the one
 `ray job submit` runs it on, or RAY_ADDRESS) or starts a local one, starts the Controller actor
 and waits. The resolved config is saved beside the checkpoints; the last printed line is the
 same JSON summary as the single-process loop's.
@@ -18,6 +19,7 @@ import time
 import uuid
 
 from dllmrl_core.contract.jsontext import dumps
+from dllmrl_core.drive.preflight import preflight
 from dllmrl_core.drive.runtime import keep_freed_memory
 from services.settings import SystemConfig, load_system_config
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_system_config(args.config, args.overrides)
+        preflight(cfg)  # the paths it names: a missing one fails here, not inside the Controller
         from services.status import resolve_token
 
         if cfg.status.enabled:

@@ -30,6 +30,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.drive.config import RunConfig
 from dllmrl_core.drive.runtime import configure_process
+from dllmrl_core.faults import fault_point
 from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.training.ddp import wrap_ddp
 from dllmrl_core.training.learner import Learner, merge_metrics
@@ -88,6 +89,7 @@ class LearnerActor:
 
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         """Optimizer step k of a batch; k = 0 first builds the scored batch and its terms."""
+        fault_point("learner.learn")
         if k == 0:
             rollout = RolloutBatch.cat(ray.get(chunks)).to(self.learner.policy.device)
             self.learner.prepare(scored_batch(rollout, verdicts))
@@ -96,6 +98,7 @@ class LearnerActor:
     def publish(self, store, version: int) -> None:
         if self.rank == 0:
             publish(store, version, self.learner.forward_adapter())
+            fault_point("learner.publish")
 
     def digest(self) -> tuple[str, float]:
         """`adapter_digest` of the full-precision adapter."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import ray
 
 from dllmrl_core.contract.verdict import Verdict, VerifyItem
+from dllmrl_core.faults import fault_point
 from dllmrl_core.verify.verifier import serve
 
 if TYPE_CHECKING:  # verifier processes import this module: keep it free of torch
@@ -100,6 +101,7 @@ class RewardActor:
     def verify(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
         """Verdicts for items[part::parts] of the list behind items_ref[0]."""
         items = ray.get(items_ref[0])[part::parts]
+        fault_point("reward.verify")
         return self.pool.map(items, self.timeout_s)
 
 

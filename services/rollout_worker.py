@@ -20,6 +20,7 @@ import torch
 from dllmrl_core.contract.types import RolloutBatch
 from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
 from dllmrl_core.drive.runtime import configure_process
+from dllmrl_core.faults import fault_point
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
 from dllmrl_core.sampling import SamplerConfig, sample
@@ -86,6 +87,7 @@ class RolloutWorker:
     def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
         """(rollout batch on CPU, verification items: main rows then branches)."""
         self._use_version(job.version)
+        fault_point("rollout.generate")
         return run_job(self.policy, self.tokenizer, self.algorithm, self.seed, job)
 
     def placement(self) -> dict:

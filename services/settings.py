@@ -54,6 +54,8 @@ class LearnerConfig(ConfigModel):
     timeout_s: Seconds = Field(600, description="collective timeout")
     max_restarts: int = Field(2, ge=0, description="group restarts from the last checkpoint before giving up (a rank "
                                                    "failure or a placement group not ready in time)")
+    restart_backoff_s: float = Field(1.0, ge=0, le=60, description="wait before the first restart; doubled for "
+                                                                   "each further one, at most 60 s")
     placement_timeout_s: Seconds = Field(600, description="wait this long for the ranks' placement group; then "
                                                               "the group start counts as a failure and is retried")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(

@@ -45,6 +45,29 @@ WARM_TASK = {"name": "countdown", "prompt_style": "compact", "eval_protocol": "f
 
 
 @pytest.fixture(scope="session")
+def fault_dir(tmp_path_factory):
+    """The fault plan directory every process of the session's Ray cluster reads (dllmrl_core/faults.py);
+    without a plan.json in it nothing is injected."""
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="session")
+def ray_session(fault_dir):
+    """One local Ray cluster per test session (4 logical GPUs for placement tests), shared by
+    tests/services and tests/faults."""
+    import ray
+
+    from dllmrl_core.faults import ENV
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    env = {"OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", ENV: str(fault_dir)}
+    ray.init(num_cpus=8, num_gpus=4, object_store_memory=300 * 1024**2, include_dashboard=False,
+             runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def warm_dir(tiny_dir, tmp_path_factory):
     from dllmrl_core.training.warm_start import SFTRunConfig, run_sft
 

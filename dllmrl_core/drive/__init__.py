@@ -10,6 +10,7 @@
     metrics.py  StepRecord (the one typed record per step, where metric names are made: PhaseTimes,
                 RewardStats, the learner's StepMetrics) and MetricsLog (the configured backends)
     plots.py    the reward / accuracy curve
+    preflight.py  the paths a config names, checked before any work; resuming on other data refused
     runtime.py  process settings every dllmrl process applies (threads, malloc)
     trained.py  a trained run on disk: its adapter, its config, the policy they make (eval, export,
                 generate --adapter)

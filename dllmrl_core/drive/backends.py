@@ -19,6 +19,9 @@ default sqlite:///mlflow.db needs the full `mlflow` package. Both receive the re
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
+import os
 import time
 from pathlib import Path
 from typing import Literal, Protocol
@@ -56,16 +59,28 @@ class LoggingConfig(ConfigModel):
 class Writer(Protocol):
     def log(self, step: int, values: dict[str, float]) -> None: ...
 
+    def rewind(self, step: int) -> None: ...
+
     def close(self) -> None: ...
 
 
 class Jsonl:
     def __init__(self, directory: Path):
-        self.file = (directory / "metrics.jsonl").open("a")
+        self.path = directory / "metrics.jsonl"
+        self.file = self.path.open("a")
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.file.write(dumps({"step": step, **values}) + "\n")
         self.file.flush()
+
+    def rewind(self, step: int) -> None:
+        """Keep the records up to `step` (atomically: a crash mid-rewind leaves the old file)."""
+        self.file.close()
+        keep = [line for line in self.path.read_text().splitlines(keepends=True) if line_step(line) <= step]
+        tmp = self.path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(keep))
+        os.replace(tmp, self.path)
+        self.file = self.path.open("a")
 
     def close(self) -> None:
         self.file.close()
@@ -73,13 +88,22 @@ class Jsonl:
 
 class TensorBoard:
     def __init__(self, directory: Path):
+        self.dir = directory / "tb"
+        self.writer = self._open(None)
+
+    def _open(self, purge_step: int | None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(directory / "tb"))
+        return SummaryWriter(str(self.dir), purge_step=purge_step)
 
     def log(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():
             self.writer.add_scalar(key, value, step)
+
+    def rewind(self, step: int) -> None:
+        """TensorBoard hides the events after `step` (purge_step)."""
+        self.writer.close()
+        self.writer = self._open(step + 1)
 
     def close(self) -> None:
         self.writer.close()
@@ -94,6 +118,10 @@ class WandB:
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.run.log(values, step=step)
+
+    def rewind(self, step: int) -> None:
+        """W&B keeps a run's steps increasing: after a restart in the same process it ignores (with a
+        warning) the steps logged again; a resumed process opens a new W&B run."""
 
     def close(self) -> None:
         self.run.finish()
@@ -115,8 +143,20 @@ class MLflow:
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
 
+    def rewind(self, step: int) -> None:
+        """MLflow keeps every value of a step (by timestamp); the steps logged again after a restart are
+        the newer values of those steps."""
+
     def close(self) -> None:
         self.client.set_terminated(self.run_id)
+
+
+def line_step(line: str) -> float:
+    """The step of one metrics.jsonl line; inf for a line cut short by a crash (it is dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def open_backends(cfg: LoggingConfig, directory: Path, run_config: dict) -> list[Writer]:

@@ -22,6 +22,7 @@ driver: the loop samples and verifies in-process, the Controller on its actors.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from dllmrl_core.drive.heldout import (Generate, ItemScore, across_lengths, befo
                                        evaluate_once, summarize)
 from dllmrl_core.drive.metrics import MetricsLog, StepRecord
 from dllmrl_core.drive.plots import plot_run
+from dllmrl_core.drive.preflight import data_change, refusal
 from dllmrl_core.rollout.prompts import PromptStream
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
@@ -60,6 +62,15 @@ def skip_line(step: int, m: StepMetrics) -> str:
             "adapter keeps its last good weights (learner/skipped)")
 
 
+def data_fingerprint(examples: list, seed: int) -> str:
+    """sha256 of the training examples in order and the seed of their order (a checkpoint's data
+    position is only meaningful for the same ones)."""
+    digest = hashlib.sha256(f"{seed}\n".encode())
+    for example in examples:
+        digest.update(repr(example).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def due(every: int, step: int) -> bool:
     return bool(every) and step % every == 0
 
@@ -73,20 +84,31 @@ class DriverCore:
         (self.dir / "config.yaml").write_text(dump_config(cfg))
         self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
+        self.data_id = data_fingerprint(self.train.examples, cfg.train.seed)
         self.log = MetricsLog(self.dir, cfg.logging, cfg.model_dump(mode="json"))
         self.last: dict[str, float] = {}
         self.skipped_steps = 0  # optimizer steps of this process whose update was skipped (gradient not finite)
+        self.resumed = False  # whether `resume` ran before: a restart within this run
 
     # --- start ----------------------------------------------------------------------------------
     def resume(self, resume: str | None, load: Callable[[Path], None]) -> tuple[int, PromptStream]:
         """The step and data stream to continue from: checkpoint `resume` ('latest', a directory,
-        or None = a fresh start), whose learner state is handed to `load`."""
+        or None = a fresh start), whose learner state is handed to `load`. A checkpoint of other
+        training data is refused (drive/preflight.py). metrics.jsonl forgets the steps after the
+        one resumed from (also after a restart within this run), so each step is logged once."""
         found = checkpoint.resolve(self.dir, resume)
-        if found is None:
-            return 0, PromptStream(self.train.examples, seed=self.cfg.train.seed)
-        state = checkpoint.read_state(found)
-        load(found)
-        return state["step"], PromptStream(self.train.examples, seed=self.cfg.train.seed, **state["stream"])
+        step, position = 0, {}
+        if found is not None:
+            state = checkpoint.read_state(found)
+            if state.get("data", self.data_id) != self.data_id:
+                change = data_change(found, self.cfg) or "the training examples themselves changed"
+                raise ValueError(refusal(found, change))
+            load(found)
+            step, position = state["step"], state["stream"]
+        if found is not None or self.resumed:
+            self.log.rewind(step)
+        self.resumed = True
+        return step, PromptStream(self.train.examples, seed=self.cfg.train.seed, **position)
 
     # --- every step -----------------------------------------------------------------------------
     def record_step(self, step: int, record: StepRecord, echo: bool = True) -> dict[str, float]:
@@ -110,7 +132,7 @@ class DriverCore:
             return None
         tmp = checkpoint.temp_dir(self.dir, step)
         save(tmp)
-        state = {"step": step, "version": step, "stream": stream_state}
+        state = {"step": step, "version": step, "stream": stream_state, "data": self.data_id}
         return checkpoint.finalize(self.dir, tmp, step, state, dump_config(self.cfg), self.cfg.checkpoint.keep)
 
     def eval_due(self, step: int) -> bool:

@@ -24,6 +24,7 @@ from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.drive.heldout import Generate, evaluate_local
 from dllmrl_core.drive.metrics import PhaseTimes, RewardStats, StepRecord
+from dllmrl_core.drive.preflight import preflight
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
@@ -66,7 +67,9 @@ def local_generate(cfg: RunConfig, policy, tokenizer, task) -> Generate:
 
 
 def run(cfg: RunConfig, on_step=None) -> dict:
-    """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line."""
+    """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line.
+    The paths the config names are checked first (`preflight`)."""
+    preflight(cfg)
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
     policy, tokenizer = load_policy(cfg.model)
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_run_config(args.config, args.overrides)
+        preflight(cfg)  # before the warm start, which can take minutes
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

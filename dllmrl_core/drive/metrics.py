@@ -113,6 +113,13 @@ class MetricsLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.backends = open_backends(cfg, self.dir, run_config or {})
 
+    def rewind(self, step: int) -> None:
+        """Forget every record after `step`: a run resumed from the checkpoint of `step` logs those
+        steps again, and each step is then in the log once (jsonl and TensorBoard; see drive/backends.py
+        for W&B and MLflow)."""
+        for backend in self.backends:
+            backend.rewind(step)
+
     def log(self, step: int, values: dict[str, float]) -> None:
         clean = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         for backend in self.backends:

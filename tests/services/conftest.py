@@ -1,21 +1,6 @@
-"""One local Ray cluster per test session (4 logical GPUs for placement tests), tiny configs."""
-
-import os
-
-import pytest
+"""Tiny run configs for the Ray tests (the session's Ray cluster, `ray_session`, is in tests/conftest.py)."""
 
 from tests.conftest import WARM_TASK
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    import ray
-
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=8, num_gpus=4, object_store_memory=300 * 1024**2, include_dashboard=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}})
-    yield ray
-    ray.shutdown()
 
 
 def run_config(model_dir, out, *, steps=3, **sections) -> dict:

@@ -69,7 +69,7 @@ def test_checkpoints_and_evaluations_fall_where_the_config_says(tmp_path):
     assert core.checkpoint(1, {"epoch": 0, "cursor": 1}, saved.append) is None and saved == []
     path = core.checkpoint(2, {"epoch": 0, "cursor": 2}, saved.append)
     assert path == tmp_path / "step-00000002" and json.loads((path / "state.json").read_text()) == {
-        "step": 2, "version": 2, "stream": {"epoch": 0, "cursor": 2}}
+        "step": 2, "version": 2, "stream": {"epoch": 0, "cursor": 2}, "data": core.data_id}
     assert (tmp_path / "latest").read_text() == "step-00000002" and (tmp_path / "config.yaml").is_file()
     # every 2 steps, but not at the last one: `finish` evaluates there
     assert [s for s in range(1, 5) if core.eval_due(s)] == [2]
