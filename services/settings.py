@@ -68,6 +68,10 @@ class StatusConfig(ConfigModel):
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
     token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
+    heartbeat_s: float = Field(2.0, gt=0, description="every actor reports this often; one silent for 5 beats "
+                                                      "counts as dead in /health")
+    rate_window: int = Field(8, ge=1, description="steps/s and completions/s are over this many recent batches "
+                                                  "of training (set-up and evaluation excluded)")
 
 
 class SystemConfig(RunConfig):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +48,14 @@ class TrainedAdapter(Protocol):
     def digest(self) -> tuple[str, float]: ...
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """Where a resumed run continued from."""
+
+    path: Path
+    step: int
+
+
 def step_line(step: int, values: dict[str, float], m: StepMetrics, seconds: float) -> str:
     """The line printed after an optimizer step."""
     return (f"step {step:4d}  reward {values['reward/mean']:.3f}  correct {values['reward/correct']:.2f}"
@@ -68,16 +77,23 @@ class DriverCore:
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
         self.log = MetricsLog(self.dir)
         self.last: dict[str, float] = {}
+        self.resumed: Resumed | None = None
 
     # --- start ----------------------------------------------------------------------------------
     def resume(self, resume: str | None, load: Callable[[Path], None]) -> tuple[int, PromptStream]:
         """The step and data stream to continue from: checkpoint `resume` ('latest', a directory,
-        or None = a fresh start), whose learner state is handed to `load`."""
+        or None = a fresh start), whose learner state is handed to `load`. A resume is printed with
+        its step and checkpoint, and kept in `resumed`; so is a 'latest' that found nothing."""
         found = checkpoint.resolve(self.dir, resume)
         if found is None:
+            if resume is not None:
+                print(f"checkpoint.resume: {resume}: no checkpoint under {self.dir} yet; starting at step 0",
+                      flush=True)
             return 0, PromptStream(self.train.examples, seed=self.cfg.train.seed)
         state = checkpoint.read_state(found)
         load(found)
+        self.resumed = Resumed(found, state["step"])
+        print(f"resumed at step {state['step']} from {found}", flush=True)
         return state["step"], PromptStream(self.train.examples, seed=self.cfg.train.seed, **state["stream"])
 
     # --- every step -----------------------------------------------------------------------------
