@@ -75,7 +75,7 @@ def run(cfg: SystemConfig, name: str | None = None) -> dict:
     try:
         url = ray.get(controller.setup.remote())
         if url:
-            print(f"status: {url}/status  (also /health, /metrics)", flush=True)
+            print(f"status: {url}/status  (also /, /health, /metrics)", flush=True)
         return ray.get(controller.run.remote())
     finally:
         try:

@@ -64,7 +64,7 @@ class LearnerConfig(ConfigModel):
 class StatusConfig(ConfigModel):
     """The read-only status endpoint of a Ray run (the single-process loop ignores this section)."""
 
-    enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
+    enabled: bool = Field(True, description="serve /, /health, /status, /metrics during a Ray run")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
     token: str | None = Field(None, description="bearer token (or env DLLMRL_STATUS_TOKEN)")
