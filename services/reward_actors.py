@@ -17,11 +17,11 @@ import ray
 
 from dllmrl_core.contract.verdict import Verdict, VerifyItem
 from dllmrl_core.verify.verifier import serve
-from services.telemetry import Beacon, StatusLink
 
 if TYPE_CHECKING:  # verifier processes import this module: keep it free of torch
     from dllmrl_core.tasks import TaskConfig
     from services.settings import RewardConfig
+    from services.telemetry import StatusLink
 
 
 class TimedPool:
@@ -96,6 +96,8 @@ class TimedPool:
 class RewardActor:
     def __init__(self, task: str, reward_set: str, protocol: str, processes: int, timeout_s: float,
                  status: StatusLink | None = None, index: int = 0):
+        from services.telemetry import Beacon  # here, not at the top: verifier processes need none of it
+
         self.pool = TimedPool(processes, task, reward_set, protocol)
         self.timeout_s = timeout_s
         self.beacon = Beacon(status, "reward", index)
