@@ -15,7 +15,11 @@ start them. Every module of the package:
     learner_group.py   LearnerGroup: learner actors (one Learner each) in a placement group, DDP;
                        under placement colocated the same actors also sample
     weight_store.py    WeightStore actor: versioned adapters through the object store
-    status.py          StatusActor: FastAPI /health /status /metrics
+    status.py          StatusActor: FastAPI /, /curves, /status, /health, /metrics over a Board
+    board.py           Board: what the status server knows (reports, beats, curves) and its health
+                       verdict and Prometheus metrics
+    telemetry.py       what actors send the status server (Beat, Progress, CurvePoint), the Beacon
+                       each actor holds, windowed rates
     evaluate.py        `python -m services.evaluate CFG.yaml --checkpoint DIR` (`dllmrl eval`): evaluate
                        a checkpoint on rollout workers, optionally sweeping lengths and step counts;
                        results go into the checkpoint's run (DIR/eval) unless --out says otherwise

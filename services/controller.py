@@ -27,11 +27,17 @@ resume or restart publishes it again (`_save`, `_restore`; docs/reliability.md).
 The controller (the run's state), the WeightStore (the adapter versions a rollout may still ask
 for) and the status actor are pinned to the head node (`ON_HEAD`), which lives as long as the
 cluster.
+
+Status: the Controller reports (`Progress`) whenever something changes (a chunk generated, an
+optimizer step, an evaluation, a failure), and every actor it starts beats and flags its own jobs
+(services/telemetry.py), so /status moves during a batch, not only between batches.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -50,6 +56,7 @@ from services.reward_actors import start_reward_actors
 from services.rollout_worker import RolloutJob
 from services.settings import SystemConfig
 from services.status import StatusActor
+from services.telemetry import Beacon, CurvePoint, Progress, State, StatusLink, Throughput, Totals
 from services.weight_store import WeightStore, fetch, publish
 
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}  # Ray's resource of the head node
@@ -77,33 +84,51 @@ class Controller:
         self.cfg, self.name = cfg, name
         self.mu = cfg.iterations
         self.inflight: dict[int, InFlight] = {}
-        self.step = self.published = self.restarts = self.generated = 0
+        self.step = self.published = self.restarts = 0
         self.last_failure = ""
+        self.state: State = "starting"
+        self.batch: int | None = None
+        self.chunks_done = 0
+        self.totals = Totals()  # reward timeouts, crashes and completions (restarts are counted where they happen)
+        self.throughput = Throughput(cfg.status.rate_window)
+        self.sent_accuracy: tuple[int, float] | None = None
+        self.roster = {"reward": cfg.reward.num_actors, "learner": cfg.learner.num_workers,
+                       **({} if cfg.colocated else {"rollout": cfg.rollout.num_workers})}
         self.colocated = cfg.colocated
         self.parts = cfg.learner.num_workers if self.colocated else cfg.rollout.num_workers  # chunks per batch
         self.learners: LearnerGroup | None = None
-        self.started = time.perf_counter()
+        self.core: DriverCore | None = None
+        self.status = self.link = self.store = self.rollout = None
+        self.rewards: list = []
 
     # --- wiring ---------------------------------------------------------------------------------
     def setup(self) -> str:
         """Start every actor; returns the status URL ('' when disabled)."""
         cfg, n = self.cfg, self.name
+        if cfg.status.enabled:
+            s = cfg.status
+            self.status = StatusActor.options(name=f"{n}status", **ON_HEAD).remote(s.host, s.port, s.token,
+                                                                                   s.heartbeat_s)
+            self.link = StatusLink(self.status, s.heartbeat_s)
+        self.beacon = Beacon(self.link, "controller", 0)
+        self._report("starting")
+        with self._failing():
+            self._setup()
+        return ray.get(self.status.url.remote()) if self.status else ""
+
+    def _setup(self) -> None:
+        cfg, n = self.cfg, self.name
         self.tokenizer = load_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)
         self.core = DriverCore(cfg)
         self.task = self.core.task
-        self.status = None
-        if cfg.status.enabled:
-            s = cfg.status
-            self.status = StatusActor.options(name=f"{n}status", **ON_HEAD).remote(s.host, s.port, s.token)
-        self.store = self.rollout = None
         if not self.colocated:
             # a rollout can still ask for the version of each in-flight batch, and the newest: with
             # max_staleness s those are the newest s + 1 (a version is published every μ steps)
             self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
-            self.rollout = RolloutPool.start(cfg.rollout, cfg.model, cfg.algorithm, cfg.train.seed, self.store, name=n)
-        self.rewards = start_reward_actors(cfg.reward, cfg.task, name=n)
+            self.rollout = RolloutPool.start(cfg.rollout, cfg.model, cfg.algorithm, cfg.train.seed, self.store, name=n,
+                                             status=self.link)
+        self.rewards = start_reward_actors(cfg.reward, cfg.task, name=n, status=self.link)
         self._start_learners(cfg.checkpoint.resume)
-        return ray.get(self.status.url.remote()) if self.status else ""
 
     @property
     def samplers(self):
@@ -159,11 +184,15 @@ class Controller:
                 for c, r in enumerate(split_groups(groups, self.parts))]
         self.inflight[b] = InFlight(self.samplers.submit(jobs), self.stream.state())
 
-    def _train_batch(self, b: int) -> None:
-        flight = self.inflight[b]
-        flight.chunks, main, branch, generated = verify_chunks(self.samplers, self.rewards, flight.chunks)
+    def _train_batch(self, b: int, started: float) -> None:
+        """Verify and learn batch b; `started` is when this iteration of the loop began."""
+        flight, first = self.inflight[b], self.step
+        self.batch, self.chunks_done = b, 0
+        self._report("training")
+        flight.chunks, main, branch, generated = verify_chunks(self.samplers, self.rewards, flight.chunks,
+                                                               self._chunk_done)
         sampled = PhaseTimes(rollout=generated - flight.started, reward=time.perf_counter() - generated)
-        self.generated += len(main) + len(branch)
+        self._count(main + branch)
         refs = [chunk.batch for chunk in flight.chunks]
         version, rewards = flight.chunks[0].job.version, RewardStats.of(main, branch)
         for k in range(self.mu):
@@ -176,37 +205,67 @@ class Controller:
             if self.step % self.mu == 0 or self.step >= self.cfg.train.steps:
                 self._publish()
             times = replace(sampled if k == 0 else PhaseTimes(), learn=learned - t0, sync=time.perf_counter() - learned)
-            self.core.record_step(self.step, StepRecord(rewards, metrics, times, version, self.step - 1 - version))
+            values = self.core.record_step(self.step, StepRecord(rewards, metrics, times, version,
+                                                                 self.step - 1 - version))
+            self._point("reward", values["reward/mean"])
+            self._report()
         del self.inflight[b]
+        self.throughput.record(time.perf_counter() - started, self.step - first, len(main) + len(branch))
         self._after_batch(flight)
+
+    def _chunk_done(self, chunk: Chunk) -> None:
+        self.chunks_done += 1
+        self._report()
+
+    def _count(self, verdicts: list) -> None:
+        t = self.totals
+        t.completions += len(verdicts)
+        t.reward_timeouts += sum(v.timed_out for v in verdicts)
+        t.reward_crashes += sum(v.crashed for v in verdicts)
 
     def _after_batch(self, flight: InFlight) -> None:
         self.core.checkpoint(self.step, flight.stream_after, self._save)
         if self.core.eval_due(self.step):
             self.evaluate()
-        self._report("training")
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self) -> dict:
+        with self._failing():
+            return self._run()
+
+    def _run(self) -> dict:
         from ray.experimental.tqdm_ray import tqdm
 
         start, bar = time.perf_counter(), tqdm(total=self.cfg.train.steps, desc="train")
         bar.update(self.step)
         before = self.evaluate() if self.cfg.eval.before else []
         while self.step < self.cfg.train.steps:
-            b, done = self.step // self.mu, self.step
+            b, done, started = self.step // self.mu, self.step, time.perf_counter()
             try:
                 for ahead in range(self.cfg.train.max_staleness + 1):
                     self._admit(b + ahead)
-                self._train_batch(b)
+                self._train_batch(b, started)
             except LearnerFailure as err:
                 self._recover(err)
             bar.update(max(0, self.step - done))
         bar.close()
+        self.batch = None
+        self._report("finishing")
         summary = self.core.finish(self.step, self.learners, self._generate(), before, start,
                                    learner_restarts=self.restarts, chunks_regenerated=self.regenerated)
+        self._accuracy_point()
         self._report("finished")
         return {**summary, "placement": self.placement()}
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """Report state `failed` (with the error) before any error leaves the Controller."""
+        try:
+            yield
+        except BaseException as err:
+            self.last_failure = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            self._report("failed")
+            raise
 
     # --- learner failures -----------------------------------------------------------------------
     def _start_learners(self, resume: str | None) -> None:
@@ -214,7 +273,7 @@ class Controller:
         while True:
             try:
                 self.learners = LearnerGroup(self.cfg, name=f"{self.name}r{self.restarts}-" if self.restarts
-                                             else self.name)
+                                             else self.name, status=self.link)
                 self._restore(resume)
                 return
             except LearnerFailure as err:
@@ -270,28 +329,43 @@ class Controller:
     # --- evaluation and status ----------------------------------------------------------------
     def evaluate(self) -> list[ItemScore]:
         """Greedy d1-protocol evaluation of the current weights (`DriverCore.evaluate`)."""
-        return self.core.evaluate(self.step, self._generate())
+        state = self.state
+        self._report("evaluating")
+        scores = self.core.evaluate(self.step, self._generate())
+        self._accuracy_point()
+        self._report(state)
+        return scores
 
     def _generate(self) -> Generate:
         """Evaluation on this run's actors, with the weights of the current version."""
         return remote_generate(self.samplers, self.rewards, self.tokenizer, self.task, self.cfg.task.prompt_style,
                                self.published, self.cfg.eval.batch_rows)
 
-    def _report(self, state: str) -> None:
+    def _report(self, state: State | None = None) -> None:
+        """Send the status actor the run's state (`state` changes it) and progress, fire-and-forget."""
+        self.state = state or self.state
         if self.status is None:
             return
-        busy = {chunk.worker for f in self.inflight.values() for chunk in f.chunks}
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        sampling = "colocated" if self.colocated else "rollout"
-        workers = ([{"role": sampling, "index": i, "busy": i in busy} for i in range(self.parts)]
-                   + [{"role": "reward", "index": i, "busy": False} for i in range(len(self.rewards))])
-        if not self.colocated:
-            workers += [{"role": "learner", "index": i, "busy": False} for i in range(self.cfg.learner.num_workers)]
-        self.status.update.remote({
-            "state": state, "step": self.step, "total_steps": self.cfg.train.steps, "weight_version": self.published,
-            "completions_per_s": self.generated / elapsed, "steps_per_s": self.step / elapsed,
-            "reward_mean": self.core.last.get("reward/mean", 0.0), "queue_depth": len(self.inflight),
-            "staleness": self.core.last.get("rollout/staleness", 0.0), "learner_restarts": self.restarts,
-            "last_failure": self.last_failure, "chunks_regenerated": self.regenerated,
-            "workers": workers,
-        })
+        steps_s, completions_s = self.throughput.rates()
+        last, resumed = (self.core.last, self.core.resumed) if self.core else ({}, None)
+        totals = self.totals.model_copy(update={"learner_restarts": self.restarts,
+                                                "chunks_regenerated": self.regenerated})
+        flight = self.inflight.get(self.batch) if self.batch is not None else None
+        self.status.report.remote(Progress(
+            state=self.state, roster=self.roster, step=self.step, total_steps=self.cfg.train.steps, batch=self.batch,
+            chunks_done=self.chunks_done, chunks_total=len(flight.chunks) if flight else 0,
+            weight_version=self.published, queue_depth=len(self.inflight), staleness=last.get("rollout/staleness"),
+            steps_per_s=steps_s, completions_per_s=completions_s, reward_mean=last.get("reward/mean"),
+            eval_accuracy=last.get("eval/accuracy"), resumed_from=str(resumed.path) if resumed else None,
+            resumed_step=resumed.step if resumed else None, last_failure=self.last_failure, totals=totals))
+
+    def _point(self, series: str, value: float) -> None:
+        if self.status is not None:
+            self.status.point.remote(CurvePoint(series=series, step=self.step, value=value))
+
+    def _accuracy_point(self) -> None:
+        """The last evaluation's accuracy on the curve, once."""
+        accuracy = self.core.last.get("eval/accuracy")
+        if accuracy is not None and (self.step, accuracy) != self.sent_accuracy:
+            self.sent_accuracy = (self.step, accuracy)
+            self._point("accuracy", accuracy)

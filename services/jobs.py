@@ -22,6 +22,7 @@ from dllmrl_core.training.policy import ModelConfig
 from services.reward_actors import gather, verify_items
 from services.rollout_worker import RolloutJob, RolloutWorker
 from services.settings import RolloutConfig
+from services.telemetry import StatusLink
 
 UNAVAILABLE_PAUSE_S = 0.2  # before handing a job to the next worker when one was restarting
 
@@ -83,13 +84,14 @@ class RolloutPool:
 
     @classmethod
     def start(cls, settings: RolloutConfig, model: ModelConfig, algorithm, seed: int, store,
-              name: str = "") -> RolloutPool:
+              name: str = "", status: StatusLink | None = None) -> RolloutPool:
         """settings.num_workers rollout workers with the model (and adapter) of `model`, pulling
-        versions from `store` (None: never); named `<name>rollout-<i>` when `name` is given."""
+        versions from `store` (None: never), reporting to `status`; named `<name>rollout-<i>` when
+        `name` is given."""
         return cls([RolloutWorker.options(name=f"{name}rollout-{i}" if name else None,
                                           num_cpus=settings.num_cpus_per_worker, num_gpus=settings.num_gpus_per_worker,
                                           resources=settings.resources)
-                    .remote(model, algorithm, seed, store, max(1, int(settings.num_cpus_per_worker)))
+                    .remote(model, algorithm, seed, store, max(1, int(settings.num_cpus_per_worker)), status, i)
                     for i in range(settings.num_workers)])
 
     def __len__(self) -> int:
@@ -132,13 +134,16 @@ class RolloutPool:
             ray.kill(worker, no_restart=True)
 
 
-def verify_chunks(pool, rewards: list, chunks: list[Chunk]) -> tuple[list[Chunk], list, list, float]:
-    """Verify each chunk on the reward actors as soon as it is generated. Returns the chunks as they
-    were generated (a lost one replaced), the (main, branch) verdicts, all in batch order, and the
-    moment (time.perf_counter) the last chunk was seen generated."""
+def verify_chunks(pool, rewards: list, chunks: list[Chunk], on_chunk: Callable[[Chunk], None] | None = None
+                  ) -> tuple[list[Chunk], list, list, float]:
+    """Verify each chunk on the reward actors as soon as it is generated (and tell `on_chunk`).
+    Returns the chunks as they were generated (a lost one replaced), the (main, branch) verdicts,
+    all in batch order, and the moment (time.perf_counter) the last chunk was seen generated."""
     done, parts = {}, {}
     for chunk in pool.completed(chunks):
         done[chunk.job.chunk], parts[chunk.job.chunk] = chunk, verify_items(rewards, chunk.items)
+        if on_chunk is not None:
+            on_chunk(chunk)
     generated = time.perf_counter()
     ordered = [done[c.job.chunk] for c in chunks]
     main, branch = [], []

@@ -4,10 +4,11 @@
     ray job submit --working-dir . -- python -m services.launch CFG.yaml [key.path=value ...]
 
 Validates the whole config, the paths it names (`preflight`) and its memory plan (every actor fits
-its GPU) before any work, connects to the running Ray cluster (the one
-`ray job submit` runs it on, or RAY_ADDRESS) or starts a local one, starts the Controller actor
-and waits. The resolved config is saved beside the checkpoints; the last printed line is the
-same JSON summary as the single-process loop's.
+its GPU) before any work, then joins a running Ray cluster only when asked to (RAY_ADDRESS, which
+`ray job submit` sets, or `--address`) and otherwise starts a private local one, even if `ray start`
+left a cluster on this machine; it prints which. Then it starts the Controller actor and waits. The
+resolved config is saved beside the checkpoints; the last printed line is the same JSON summary as
+the single-process loop's.
 """
 
 from __future__ import annotations
@@ -42,27 +43,25 @@ def local_resources(cfg: SystemConfig) -> dict:
             "num_gpus": max(int(gpus + 0.999), torch.cuda.device_count()), "resources": custom}
 
 
-def connect(cfg: SystemConfig) -> bool:
-    """Join a running cluster (RAY_ADDRESS, else the one `ray start` left on this machine) or start
-    a local one sized by the config; RAY_ADDRESS=local always starts a private local instance.
-    True if this call connected (so the caller disconnects at the end), False if Ray was already
-    initialised in this process."""
+def connect(cfg: SystemConfig, address: str | None = None) -> bool:
+    """Join the cluster at `address` (else RAY_ADDRESS; 'auto' = the one `ray start` left on this
+    machine) or, with neither (or 'local'), start a private local cluster sized by the config, even
+    if one is running. Prints which. True if this call connected (so the caller disconnects at the
+    end), False if Ray was already initialised in this process."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return False
-    address = os.environ.get("RAY_ADDRESS", "")
-    if address and address != "local":
-        ray.init(address=address)
-        return True
-    if not address:
-        try:
-            ray.init(address="auto")
-            return True
-        except ConnectionError:
-            pass
-    ray.init(address="local", include_dashboard=False, **local_resources(cfg))
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        resources = local_resources(cfg)
+        context = ray.init(address="local", include_dashboard=False, **resources)
+        print(f"ray: started a local cluster for this run ({resources['num_cpus']} CPUs, {resources['num_gpus']} "
+              f"GPUs) at {context.address_info['gcs_address']}", flush=True)
+    else:
+        context = ray.init(address=address)
+        print(f"ray: joined the cluster at {context.address_info['gcs_address']} (address {address})", flush=True)
     return True
 
 
@@ -77,7 +76,7 @@ def run(cfg: SystemConfig, name: str | None = None) -> dict:
     try:
         url = ray.get(controller.setup.remote())
         if url:
-            print(f"status: {url}/status  (also /health, /metrics)", flush=True)
+            print(f"status: {url}/status  (also /, /health, /metrics)", flush=True)
         return ray.get(controller.run.remote())
     finally:
         try:
@@ -100,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Launch distributed RL for masked diffusion LMs on Ray")
     parser.add_argument("config", help="run config YAML")
     parser.add_argument("overrides", nargs="*", help="key.path=value")
+    parser.add_argument("--address", default=None,
+                        help="join this Ray cluster ('auto': the one `ray start` left on this machine); default: "
+                             "RAY_ADDRESS, else a new local cluster")
     args = parser.parse_args(argv)
     try:
         cfg = load_system_config(args.config, args.overrides)
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
     import ray
 
-    owned = connect(cfg)
+    owned = connect(cfg, args.address)
     try:
         summary = run(cfg)
     finally:

@@ -40,6 +40,7 @@ from dllmrl_core.verify.batch import scored_batch
 from services.jobs import Chunk, as_completed, submit
 from services.rollout_worker import RolloutJob, run_job
 from services.settings import LearnerConfig, SystemConfig
+from services.telemetry import Beacon, StatusLink
 from services.weight_store import publish
 
 
@@ -60,9 +61,11 @@ def join_group(lc: LearnerConfig, rank: int, world: int, addr: str, port: int) -
 class LearnerActor:
     """One DDP rank holding a `Learner`; under placement colocated it also samples (`generate`)."""
 
-    def __init__(self, cfg: RunConfig, group: LearnerConfig, topology: Topology, rank: int, world: int):
+    def __init__(self, cfg: RunConfig, group: LearnerConfig, topology: Topology, rank: int, world: int,
+                 status: StatusLink | None = None):
         self.cfg, self.group, self.topology, self.rank, self.world = cfg, group, topology, rank, world
         configure_process(group.num_cpus_per_worker)
+        self.beacon = Beacon(status, "learner", rank)
 
     def address(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), free_port()
@@ -85,15 +88,17 @@ class LearnerActor:
         """Placement colocated: one chunk, sampled with this rank's weights. They are version
         job.version: the controller admits a batch only once its version has been trained."""
         self.sampling_policy.version = job.version
-        return run_job(self.sampling_policy, self.tokenizer, self.cfg.algorithm, self.cfg.train.seed, job)
+        with self.beacon.working("generate"):
+            return run_job(self.sampling_policy, self.tokenizer, self.cfg.algorithm, self.cfg.train.seed, job)
 
     def learn(self, chunks: list, verdicts: list, k: int) -> StepMetrics:
         """Optimizer step k of a batch; k = 0 first builds the scored batch and its terms."""
-        fault_point("learner.learn")
-        if k == 0:
-            rollout = RolloutBatch.cat(ray.get(chunks)).to(self.learner.policy.device)
-            self.learner.prepare(scored_batch(rollout, verdicts))
-        return self.learner.step(k)
+        with self.beacon.working("learn"):
+            fault_point("learner.learn")
+            if k == 0:
+                rollout = RolloutBatch.cat(ray.get(chunks)).to(self.learner.policy.device)
+                self.learner.prepare(scored_batch(rollout, verdicts))
+            return self.learner.step(k)
 
     def publish(self, store, version: int) -> None:
         if self.rank == 0:
@@ -137,19 +142,19 @@ class LearnerGroup:
     """The controller's handle on the learner ranks. Every call raises LearnerFailure if a rank
     fails; a group that fails to start releases what it took."""
 
-    def __init__(self, cfg: SystemConfig, name: str = ""):
+    def __init__(self, cfg: SystemConfig, name: str = "", status: StatusLink | None = None):
         lc = cfg.learner
         self.bundle = {"CPU": lc.num_cpus_per_worker, **({"GPU": lc.num_gpus_per_worker} if lc.num_gpus_per_worker
                                                          else {}), **lc.resources}
         self.pg = placement_group([dict(self.bundle) for _ in range(lc.num_workers)], strategy=lc.placement_strategy)
         self.actors: list = []
         try:
-            self._start(cfg, name)
+            self._start(cfg, name, status)
         except LearnerFailure:
             self.shutdown()
             raise
 
-    def _start(self, cfg: SystemConfig, name: str) -> None:
+    def _start(self, cfg: SystemConfig, name: str, status: StatusLink | None) -> None:
         lc = cfg.learner
         try:
             ray.get(self.pg.ready(), timeout=lc.placement_timeout_s)
@@ -161,7 +166,7 @@ class LearnerGroup:
                 name=f"{name}learner-{rank}" if name else None, num_cpus=lc.num_cpus_per_worker,
                 num_gpus=lc.num_gpus_per_worker, resources=lc.resources,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
-            ).remote(cfg, lc, cfg.topology(), rank, lc.num_workers)
+            ).remote(cfg, lc, cfg.topology(), rank, lc.num_workers, status)
             for rank in range(lc.num_workers)
         ]
         addr, port = _get(self.actors[0].address.remote())

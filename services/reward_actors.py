@@ -22,6 +22,7 @@ from dllmrl_core.verify.verifier import serve
 if TYPE_CHECKING:  # verifier processes import this module: keep it free of torch
     from dllmrl_core.tasks import TaskConfig
     from services.settings import RewardConfig
+    from services.telemetry import StatusLink
 
 
 class TimedPool:
@@ -94,23 +95,30 @@ class TimedPool:
 
 @ray.remote(max_restarts=-1, max_task_retries=-1)
 class RewardActor:
-    def __init__(self, task: str, reward_set: str, protocol: str, processes: int, timeout_s: float):
+    def __init__(self, task: str, reward_set: str, protocol: str, processes: int, timeout_s: float,
+                 status: StatusLink | None = None, index: int = 0):
+        from services.telemetry import Beacon  # here, not at the top: verifier processes need none of it
+
         self.pool = TimedPool(processes, task, reward_set, protocol)
         self.timeout_s = timeout_s
+        self.beacon = Beacon(status, "reward", index)
 
     def verify(self, items_ref: list, part: int, parts: int) -> list[Verdict]:
         """Verdicts for items[part::parts] of the list behind items_ref[0]."""
-        items = ray.get(items_ref[0])[part::parts]
-        fault_point("reward.verify")
-        return self.pool.map(items, self.timeout_s)
+        with self.beacon.working("verify"):
+            items = ray.get(items_ref[0])[part::parts]
+            fault_point("reward.verify")
+            return self.pool.map(items, self.timeout_s)
 
 
-def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = "") -> list:
-    """settings.num_actors reward actors for `task` (its reward set and evaluation protocol); named
-    `<name>reward-<i>` when `name` is given."""
+def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = "", status: StatusLink | None = None
+                        ) -> list:
+    """settings.num_actors reward actors for `task` (its reward set and evaluation protocol),
+    reporting to `status`; named `<name>reward-<i>` when `name` is given."""
     return [RewardActor.options(name=f"{name}reward-{i}" if name else None, num_cpus=settings.num_cpus_per_actor,
                                 resources=settings.resources)
-            .remote(task.name, task.reward_set, task.eval_protocol, settings.processes_per_actor, settings.timeout_s)
+            .remote(task.name, task.reward_set, task.eval_protocol, settings.processes_per_actor, settings.timeout_s,
+                    status, i)
             for i in range(settings.num_actors)]
 
 

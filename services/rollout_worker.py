@@ -27,6 +27,7 @@ from dllmrl_core.sampling import SamplerConfig, sample
 from dllmrl_core.training.lora import load_adapter_state
 from dllmrl_core.training.policy import ModelConfig, load_policy
 from dllmrl_core.verify.batch import completions_to_verify
+from services.telemetry import Beacon, StatusLink
 from services.weight_store import fetch
 
 
@@ -72,11 +73,13 @@ def run_job(policy, tokenizer, algorithm, seed: int, job: RolloutJob) -> tuple[R
 
 @ray.remote(max_restarts=-1, max_task_retries=0)
 class RolloutWorker:
-    def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int):
+    def __init__(self, model: ModelConfig, algorithm, seed: int, weights, threads: int,
+                 status: StatusLink | None = None, index: int = 0):
         configure_process(threads)
         self.policy, self.tokenizer = load_policy(model)
         self.algorithm, self.seed, self.weights = algorithm, seed, weights
         self.version: int | None = None
+        self.beacon = Beacon(status, "rollout", index)  # after loading: alive means ready for jobs
 
     def _use_version(self, version: int | None) -> None:
         if version is not None and version != self.version:
@@ -86,9 +89,10 @@ class RolloutWorker:
     @ray.method(num_returns=2)
     def generate(self, job: RolloutJob) -> tuple[RolloutBatch, list]:
         """(rollout batch on CPU, verification items: main rows then branches)."""
-        self._use_version(job.version)
-        fault_point("rollout.generate")
-        return run_job(self.policy, self.tokenizer, self.algorithm, self.seed, job)
+        with self.beacon.working("generate"):
+            self._use_version(job.version)
+            fault_point("rollout.generate")
+            return run_job(self.policy, self.tokenizer, self.algorithm, self.seed, job)
 
     def placement(self) -> dict:
         return {"node": ray.get_runtime_context().get_node_id(), "gpus": ray.get_gpu_ids()}

@@ -66,12 +66,16 @@ class LearnerConfig(ConfigModel):
 class StatusConfig(ConfigModel):
     """The read-only status endpoint of a Ray run (the single-process loop ignores this section)."""
 
-    enabled: bool = Field(True, description="serve /health, /status, /metrics during a Ray run")
+    enabled: bool = Field(True, description="serve /, /health, /status, /metrics during a Ray run")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback requires a token")
     port: int = Field(0, ge=0, le=65535, description="0 = a free port")
     token: SecretStr | None = Field(
         None, exclude=True, description="bearer token (or env DLLMRL_STATUS_TOKEN); a secret: never written to a "
                                         "run's config.yaml or checkpoints, nor shown in logs")
+    heartbeat_s: float = Field(2.0, gt=0, le=3600, description="every actor reports this often; one silent for 5 "
+                                                               "beats counts as dead in /health")
+    rate_window: int = Field(8, ge=1, description="steps/s and completions/s are over this many recent batches "
+                                                  "of training (set-up and evaluation excluded)")
 
 
 class SystemConfig(RunConfig):

@@ -26,6 +26,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +47,14 @@ class TrainedAdapter(Protocol):
     def save_final(self, directory: Path) -> None: ...
 
     def digest(self) -> tuple[str, float]: ...
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a resumed run continued from."""
+
+    path: Path
+    step: int
 
 
 def step_line(step: int, record: StepRecord) -> str:
@@ -88,14 +97,17 @@ class DriverCore:
         self.log = MetricsLog(self.dir, cfg.logging, cfg.model_dump(mode="json"))
         self.last: dict[str, float] = {}
         self.skipped_steps = 0  # optimizer steps of this process whose update was skipped (gradient not finite)
-        self.resumed = False  # whether `resume` ran before: a restart within this run
+        self.resumed: Resumed | None = None  # the checkpoint this run continued from, if any
+        self.restarting = False  # whether `resume` ran before: a restart within this run
 
     # --- start ----------------------------------------------------------------------------------
     def resume(self, resume: str | None, load: Callable[[Path], None]) -> tuple[int, PromptStream]:
         """The step and data stream to continue from: checkpoint `resume` ('latest', a directory,
         or None = a fresh start), whose learner state is handed to `load`. A checkpoint of other
-        training data is refused (drive/preflight.py). metrics.jsonl forgets the steps after the
-        one resumed from (also after a restart within this run), so each step is logged once."""
+        training data is refused (drive/preflight.py). A resume is printed with its step and
+        checkpoint, and kept in `resumed`; so is a 'latest' that found nothing. metrics.jsonl forgets
+        the steps after the one resumed from (also after a restart within this run), so each step is
+        logged once."""
         found = checkpoint.resolve(self.dir, resume)
         step, position = 0, {}
         if found is not None:
@@ -105,9 +117,13 @@ class DriverCore:
                 raise ValueError(refusal(found, change))
             load(found)
             step, position = state["step"], state["stream"]
-        if found is not None or self.resumed:
+            self.resumed = Resumed(found, step)
+            print(f"resumed at step {step} from {found}", flush=True)
+        elif resume is not None:
+            print(f"checkpoint.resume: {resume}: no checkpoint under {self.dir} yet; starting at step 0", flush=True)
+        if found is not None or self.restarting:
             self.log.rewind(step)
-        self.resumed = True
+        self.restarting = True
         return step, PromptStream(self.train.examples, seed=self.cfg.train.seed, **position)
 
     # --- every step -----------------------------------------------------------------------------

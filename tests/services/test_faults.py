@@ -79,13 +79,17 @@ def test_killed_rollout_worker_and_reward_actor_cost_no_step(ray_session, warm_d
     assert status["total_steps"] == 5 and {w["role"] for w in status["workers"]} == {"rollout", "reward", "learner"}
     code, metrics = get(url + "/metrics")
     assert code == 200 and "dllmrl_step " in metrics and "dllmrl_weight_version" in metrics
-    assert get(url + "/health") == (200, '{"ok":true}')
+    assert get(url + "/health") == (200, '{"ok":true,"reasons":[]}')
     post = urllib.request.Request(url + "/status", data=b"{}", method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(post, timeout=10)
     assert refused.value.code == 405
     ray.kill(ray.get_actor("t-fault/rollout-0"), no_restart=False)
     ray.kill(ray.get_actor("t-fault/reward-0"), no_restart=False)
+    # each restarted actor beats before it takes the job again: /status counts the restart
+    restarted = wait_for(url, lambda s: all(w["restarts"] == 1 for w in s["workers"] if w["role"] != "learner"),
+                         "the restarts in /status")
+    assert [w["restarts"] for w in restarted["workers"] if w["role"] == "learner"] == [0]
     thread.join(timeout=600)
     assert "error" not in result, result.get("error")
     baseline = ray_run(SystemConfig.parse(run_config(warm_dir, tmp_path / "base", steps=5)), name="t-fault-base/")

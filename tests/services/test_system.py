@@ -12,6 +12,7 @@ from services.launch import run as ray_run
 from services.settings import SystemConfig
 from tests.core.objectives.helpers import cpu_settings
 from tests.services.conftest import run_config
+from tests.services.test_status_run import assert_it_moved, free_port, run_polled, status_config
 
 pytestmark = pytest.mark.ray
 
@@ -26,10 +27,13 @@ def max_diff(a: dict, b: dict) -> float:
 
 
 def test_ray_matches_the_single_process_loop(ray_session, warm_dir, tmp_path):
-    cfg = run_config(warm_dir, tmp_path / "ray", steps=3)
-    summary = ray_run(SystemConfig.parse(cfg), name="t-parity/")
+    """... with the status server on, polled all along: it changes nothing, and shows the run."""
+    port = free_port()
+    cfg = run_config(warm_dir, tmp_path / "ray", steps=3, status=status_config(port))
+    summary, seen = run_polled(cfg, port, name="t-parity/")
     loop = loop_run(SystemConfig.parse({**cfg, "checkpoint": {"dir": str(tmp_path / "loop")}}), on_step=lambda *_: None)
     assert summary["steps"] == loop["steps"] == 3
+    assert_it_moved(seen, steps=3, completions=3 * 16)
     assert max_diff(adapter(tmp_path / "ray"), adapter(tmp_path / "loop")) <= 1e-6
     assert summary["reward_mean"] == pytest.approx(loop["reward_mean"])
     # one typed step record: both drivers log the same names, and the same values where they must agree

@@ -9,7 +9,7 @@ import pytest
 
 from dllmrl_core.drive import loop
 from dllmrl_core.drive.config import RunConfig
-from dllmrl_core.drive.driver import DriverCore
+from dllmrl_core.drive.driver import DriverCore, Resumed
 from dllmrl_core.drive.loop import run
 from tests.conftest import WARM_TASK
 from tests.core.drive.test_loop import config
@@ -102,3 +102,16 @@ def test_timeouts_and_crashed_verifiers_are_counted_apart():
 
     stats = RewardStats.of([Verdict(1.0), Verdict(0.0, timed_out=True)], [Verdict(0.0, crashed=True)])
     assert (stats.timeouts, stats.crashes) == (1, 1)
+
+
+def test_a_resume_says_from_where_and_at_which_step(tmp_path, capsys):
+    core = DriverCore(small_config(tmp_path, checkpoint={"dir": str(tmp_path), "save_every": 2}))
+    step, _ = core.resume("latest", lambda path: None)
+    assert step == 0 and core.resumed is None
+    said = capsys.readouterr().out
+    assert said == f"checkpoint.resume: latest: no checkpoint under {tmp_path} yet; starting at step 0\n"
+    path = core.checkpoint(2, {"epoch": 0, "cursor": 2}, lambda tmp: None)
+    again = DriverCore(small_config(tmp_path, checkpoint={"dir": str(tmp_path), "resume": "latest"}))
+    step, _ = again.resume("latest", lambda found: None)
+    assert step == 2 and again.resumed == Resumed(path, 2)
+    assert capsys.readouterr().out == f"resumed at step 2 from {path}\n"
