@@ -39,6 +39,7 @@ from dllmrl_core.drive.preflight import data_change, refusal
 from dllmrl_core.rollout.prompts import PromptStream
 from dllmrl_core.tasks import load_split
 from dllmrl_core.training import checkpoint
+from dllmrl_core.training.step import StepMetrics
 
 
 class TrainedAdapter(Protocol):
