@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 
+from dllmrl_core.drive.preflight import preflight
 from dllmrl_core.drive.runtime import keep_freed_memory
 from services.settings import SystemConfig, load_system_config
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_system_config(args.config, args.overrides)
+        preflight(cfg)
         from services.status import resolve_token
 
         if cfg.status.enabled:
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.warm_start is not None:
         from dllmrl_core.training.warm_start import warm_start_with_progress
 
-        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
+        warm_start_with_progress(cfg.warm_start, cfg.task, cfg.model.device)
     import ray
 
     owned = connect(cfg)

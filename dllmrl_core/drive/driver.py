@@ -22,6 +22,7 @@ driver: the loop samples and verifies in-process, the Controller on its actors.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +32,10 @@ from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.drive.config import RunConfig, dump_config
 from dllmrl_core.drive.heldout import (Generate, ItemScore, across_lengths, before_after, eval_file, eval_metrics,
                                        evaluate_once, summarize)
-from dllmrl_core.drive.metrics import MetricsLog, batch_metrics
+from dllmrl_core.drive.metrics import MetricsLog, batch_metrics, zero_adv_share
 from dllmrl_core.drive.plots import plot_run
 from dllmrl_core.rollout.prompts import PromptStream
-from dllmrl_core.tasks import load_split
+from dllmrl_core.tasks import load_split, training_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.step import StepMetrics
 
@@ -64,7 +65,9 @@ class DriverCore:
         self.cfg, self.dir = cfg, Path(cfg.checkpoint.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.yaml").write_text(dump_config(cfg))
-        self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
+        self.task, self.train = cfg.task.task, training_split(cfg.task)
+        if self.train.skipped:
+            print(f"task: {self.train.describe()}", flush=True)
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
         self.log = MetricsLog(self.dir)
         self.last: dict[str, float] = {}
@@ -86,6 +89,10 @@ class DriverCore:
         """Log optimizer step `step` (the batch's verdicts: main rows, then branches) and print its
         line every train.log_every steps unless `echo` is False; returns the logged values."""
         values = {**batch_metrics(main, branch, version), **metrics.as_dict(), **(extra or {})}
+        values["reward/zero_adv_share"] = zero_adv_share(main, self.cfg.train.group_size)
+        if values["reward/zero_adv_share"] == 1.0 and (step - 1) % self.cfg.iterations == 0:
+            print(f"warning: step {step}: every group's rewards are equal (reward/zero_adv_share 1), so every "
+                  "group-relative advantage is zero and this batch trains nothing", file=sys.stderr, flush=True)
         self.log.log(step, values)
         self.last.update(values)
         if echo and due(self.cfg.train.log_every, step):

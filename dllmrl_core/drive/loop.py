@@ -23,6 +23,7 @@ from dllmrl_core.contract.verdict import TRAINING_PROTOCOL
 from dllmrl_core.drive.config import RunConfig, load_run_config
 from dllmrl_core.drive.driver import DriverCore
 from dllmrl_core.drive.heldout import Generate, evaluate_local
+from dllmrl_core.drive.preflight import preflight
 from dllmrl_core.objectives import get_objective
 from dllmrl_core.planning import Topology, micro_rows
 from dllmrl_core.rollout.generate import batch_generator, generate_rollouts
@@ -91,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_run_config(args.config, args.overrides)
+        preflight(cfg)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if cfg.warm_start is not None:
-        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
+        warm_start_with_progress(cfg.warm_start, cfg.task, cfg.model.device)
     print(json.dumps(run(cfg)))
     return 0
 

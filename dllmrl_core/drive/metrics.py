@@ -34,6 +34,14 @@ class MetricsLog:
             self.tb.close()
 
 
+def zero_adv_share(main: list, group_size: int) -> float:
+    """The share of groups (G consecutive rows) whose rewards are all equal: their group-relative
+    advantages are zero, so they teach the policy nothing."""
+    groups = [main[i:i + group_size] for i in range(0, len(main), group_size)]
+    flat = sum(max(v.reward for v in g) - min(v.reward for v in g) <= 1e-9 for g in groups if g)
+    return flat / len(groups) if groups else 0.0
+
+
 def batch_metrics(main: list, branch: list, weight_version: int) -> dict[str, float]:
     """What a batch's verdicts say about the policy (reward/... and rollout/... keys)."""
     n = max(len(main), 1)

@@ -12,7 +12,7 @@ and a config) and plug-in tasks (a `Task` subclass named `module:Class`): data, 
 
 from dllmrl_core.tasks.base import (REASONING_PREFILL, D1Records, LoadResult, PaperTask, ReferenceSolutions, Task,
                                     accuracy, render_prompts, require, well_formed_share)
-from dllmrl_core.tasks.config import TaskConfig, load_split
+from dllmrl_core.tasks.config import TaskConfig, load_split, training_split
 from dllmrl_core.tasks.countdown import CountdownExample, CountdownTask
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown, solve_countdown
 from dllmrl_core.tasks.generic import GenericOptions, GenericTask
@@ -30,5 +30,5 @@ __all__ = [
     "MathExample", "MathOptions", "PaperTask", "ReferenceSolutions", "RewardResult", "SudokuExample",
     "SudokuOptions", "SudokuTask", "Task", "TaskConfig", "accuracy", "all_grids", "require",
     "generate_countdown", "generate_sudoku", "get_task", "load_split", "render_prompts", "solve_countdown",
-    "solve_sudoku", "split_grids", "well_formed_share",
+    "solve_sudoku", "split_grids", "training_split", "well_formed_share",
 ]

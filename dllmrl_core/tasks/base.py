@@ -65,8 +65,9 @@ class LoadResult(Generic[E]):
 
     def describe(self) -> str:
         """`N examples from SOURCE` and, if any, the skipped rows and why the first one was."""
-        skipped = f" ({self.skipped} rows skipped; first: {self.first_skip})" if self.skipped else ""
-        return f"{len(self.examples)} examples from {self.source}{skipped}"
+        skipped = f"; {self.skipped} rows skipped (first: {self.first_skip})" if self.skipped else ""
+        filtered = f"; {self.filtered} left out by the task's filters" if self.filtered else ""
+        return f"{len(self.examples)} examples from {self.source}{skipped}{filtered}"
 
 
 def content_id(task: str, *parts: str) -> str:

@@ -146,7 +146,17 @@ def load_split(config: TaskConfig, split: Split) -> LoadResult:
         return loaded
     held_out = {_problem_key(e) for e in _load(config, "test").examples}
     keep = [e for e in loaded.examples if _problem_key(e) not in held_out]
-    return LoadResult(keep, loaded.skipped, loaded.source, loaded.filtered + len(loaded.examples) - len(keep))
+    return LoadResult(keep, loaded.skipped, loaded.source, loaded.filtered + len(loaded.examples) - len(keep),
+                      loaded.first_skip)
+
+
+def training_split(config: TaskConfig) -> LoadResult:
+    """The training split; a one-line ValueError, counting the skipped rows and saying why the first
+    was skipped, when nothing is left of it."""
+    loaded = load_split(config, "train")
+    if not loaded.examples:
+        raise ValueError(f"task.train_source: no training examples ({loaded.describe()})")
+    return loaded
 
 
 def _subsample(loaded: LoadResult, n: int | None) -> LoadResult:
@@ -160,7 +170,7 @@ def _subsample(loaded: LoadResult, n: int | None) -> LoadResult:
 
     chosen = np.random.RandomState(42).choice(len(loaded.examples), n, replace=False)
     return LoadResult([loaded.examples[i] for i in chosen.tolist()], loaded.skipped, loaded.source,
-                      loaded.filtered + len(loaded.examples) - n)
+                      loaded.filtered + len(loaded.examples) - n, loaded.first_skip)
 
 
 def _problem_key(example) -> object:
@@ -192,14 +202,14 @@ def _load(config: TaskConfig, split: Split) -> LoadResult:
     loaded = config.task.load(source, config.train_rows if split == "train" else None)
     if config.name == "countdown":
         keep = [e for e in loaded.examples if len(e.numbers) == config.countdown.count]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     if config.name == "math500" and split == "train" and config.math.max_level is not None:
         keep = [e for e in loaded.examples if e.level is not None and e.level <= config.math.max_level]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     if config.name == "sudoku" and config.sudoku.solution_disjoint:
         grids = set(_sudoku_grids(config, split))
         keep = [e for e in loaded.examples if e.solution in grids]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     return loaded
 
 
