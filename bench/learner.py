@@ -75,7 +75,7 @@ def make_config(args, method: str, run_dir: str):
 
     gen = args.gen
     return load_run_config(CONFIG, [
-        f"model.path={args.tiny_dir}", f"algorithm.name={method}", f"sampler.gen_length={gen}",
+        f"model.path={args.tiny_dir}", "warm_start=null", f"algorithm.name={method}", f"sampler.gen_length={gen}",
         f"sampler.steps={gen // 2}", f"sampler.block_length={min(32, gen)}",
         f"train.prompts_per_step={args.prompts}", f"train.group_size={args.group}", f"checkpoint.dir={run_dir}"])
 

@@ -73,7 +73,7 @@ def ensure_model(cfg) -> str:
         return "reused"
     from dllmrl_core.training.warm_start import ensure_warm_start
 
-    ensure_warm_start(cfg.warm_start, cfg.model.path, cfg.task, device=cfg.model.device)
+    ensure_warm_start(cfg.warm_start, cfg.task, device=cfg.model.device)
     return "built"
 
 

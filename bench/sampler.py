@@ -230,7 +230,7 @@ def tiny_checkpoint(cfg, path: Path, quick: bool, tmp: Path) -> tuple[Path, bool
     from dllmrl_core.training.warm_start import ensure_warm_start
 
     print(f"{path} missing: building the warm start of {CONFIG.name} (minutes)", flush=True)
-    ensure_warm_start(cfg.warm_start, str(path), cfg.task, device="cpu")
+    ensure_warm_start(cfg.warm_start.model_copy(update={"out": str(path)}), cfg.task, device="cpu")
     return path, True
 
 

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = load_run_config(args.config, args.overrides)
     if base.warm_start is not None and not args.report_only:
-        ensure_warm_start(base.warm_start, base.model.path, base.task, base.model.device)
+        ensure_warm_start(base.warm_start, base.task, base.model.device)
     counter = ForwardCounter()
     results: dict[str, list[dict]] = {}
     for method in args.methods:

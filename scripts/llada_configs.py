@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from anywhere without installing
     sys.path.insert(0, str(ROOT))
 
-from dllmrl_core.objectives import OBJECTIVES, get_objective  # noqa: E402
+from dllmrl_core.objectives import OBJECTIVES, get_objective, task_recipe  # noqa: E402
 
 OUT = ROOT / "configs" / "llada8b"
 TASKS = {"gsm8k": 7700, "math500": 6600, "countdown": 5000, "sudoku": 3800}  # d1 update budgets (DiSPO App. D.3)
@@ -61,7 +61,7 @@ def task_section(task: str, recipe: dict) -> dict:
 
 def config(method: str, task: str) -> dict:
     objective = get_objective(method)
-    recipe = objective.recipe(task)
+    recipe = task_recipe(method, task)
     algo = objective.Config(**recipe.get("algorithm", {}))
     mu = objective.num_iterations(algo)
     cfg = {

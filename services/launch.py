@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.warm_start is not None:
         from dllmrl_core.training.warm_start import warm_start_with_progress
 
-        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
+        warm_start_with_progress(cfg.warm_start, cfg.task, cfg.model.device)
     import ray
 
     owned = connect(cfg, args.address)

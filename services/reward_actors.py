@@ -26,10 +26,11 @@ if TYPE_CHECKING:  # verifier processes import this module: keep it free of torc
 
 
 class TimedPool:
-    """`processes` verifier processes for one task; `map` keeps each busy with one item at a time."""
+    """`processes` verifier processes for one task (each builds it from its config: a plug-in task
+    is imported by name there); `map` keeps each busy with one item at a time."""
 
-    def __init__(self, processes: int, task: str, reward_set: str, protocol: str, target=serve):
-        self.args, self.target = (task, reward_set, protocol), target
+    def __init__(self, processes: int, task: TaskConfig, target=serve):
+        self.args, self.target = (task,), target
         self.ctx = mp.get_context("spawn")
         self.workers = [self._spawn() for _ in range(processes)]
         self.timeouts = self.crashes = self.restarts = 0
@@ -95,11 +96,11 @@ class TimedPool:
 
 @ray.remote(max_restarts=-1, max_task_retries=-1)
 class RewardActor:
-    def __init__(self, task: str, reward_set: str, protocol: str, processes: int, timeout_s: float,
-                 status: StatusLink | None = None, index: int = 0):
+    def __init__(self, task: TaskConfig, processes: int, timeout_s: float, status: StatusLink | None = None,
+                 index: int = 0):
         from services.telemetry import Beacon  # here, not at the top: verifier processes need none of it
 
-        self.pool = TimedPool(processes, task, reward_set, protocol)
+        self.pool = TimedPool(processes, task)
         self.timeout_s = timeout_s
         self.beacon = Beacon(status, "reward", index)
 
@@ -117,8 +118,7 @@ def start_reward_actors(settings: RewardConfig, task: TaskConfig, name: str = ""
     reporting to `status`; named `<name>reward-<i>` when `name` is given."""
     return [RewardActor.options(name=f"{name}reward-{i}" if name else None, num_cpus=settings.num_cpus_per_actor,
                                 resources=settings.resources)
-            .remote(task.name, task.reward_set, task.eval_protocol, settings.processes_per_actor, settings.timeout_s,
-                    status, i)
+            .remote(task, settings.processes_per_actor, settings.timeout_s, status, i)
             for i in range(settings.num_actors)]
 
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_shortened_default_run_trains_scores_and_evaluates(tmp_path):
     run = tmp_path / "run"
-    overrides = [f"model.path={tmp_path / 'sft'}", f"warm_start.base={tmp_path / 'base'}", "warm_start.sft.steps=150",
-                 "task.train_source=generate:2000", "train.steps=2", "eval.num_examples=16",
+    overrides = [f"model.path={tmp_path / 'sft'}", f"warm_start.out={tmp_path / 'sft'}",
+                 f"warm_start.base={tmp_path / 'base'}", "warm_start.sft.steps=150", "task.train_source=generate:2000", "train.steps=2", "eval.num_examples=16",
                  f"checkpoint.dir={run}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": "local"}  # never join another test's cluster
     proc = subprocess.run([sys.executable, "-m", "services.launch", "configs/tiny_countdown.yaml", *overrides],

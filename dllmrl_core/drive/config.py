@@ -36,7 +36,7 @@ from dllmrl_core.drive.heldout import EvalConfig
 from dllmrl_core.objectives import OBJECTIVES, get_objective
 from dllmrl_core.planning import PlanConfig
 from dllmrl_core.sampling import SamplerConfig
-from dllmrl_core.tasks import TaskConfig
+from dllmrl_core.tasks import ReferenceSolutions, TaskConfig
 from dllmrl_core.training.learner import LearnSettings
 from dllmrl_core.training.optim import OptimConfig
 from dllmrl_core.training.policy import ModelConfig
@@ -131,6 +131,14 @@ class RunConfig(ConfigModel):
                              f"method's steps per batch ({self.iterations}): checkpoints fall between batches")
         if self.sampler.temperature <= 0:
             raise ValueError("sampler.temperature: RL needs sampled rollouts (temperature > 0)")
+        if self.warm_start is not None:
+            if self.model.path != self.warm_start.out:
+                raise ValueError(f"model.path ({self.model.path}) is not warm_start.out ({self.warm_start.out}): the "
+                                 "warm start builds only its own directory; remove the warm_start section to train "
+                                 "from model.path")
+            if not isinstance(self.task.task, ReferenceSolutions):
+                raise ValueError(f"warm_start: task {self.task.name} has no reference_completion to fine-tune on; "
+                                 "remove the warm_start section and name a checkpoint in model.path")
         get_objective(self.algorithm.name).validate(self)  # the method's own rules across sections
         try:
             self.eval.samplers(self.sampler.gen_length)

@@ -37,7 +37,7 @@ from dllmrl_core.drive.metrics import MetricsLog, StepRecord
 from dllmrl_core.drive.plots import plot_run
 from dllmrl_core.drive.preflight import data_change, refusal
 from dllmrl_core.rollout.prompts import PromptStream
-from dllmrl_core.tasks import load_split
+from dllmrl_core.tasks import load_split, training_split
 from dllmrl_core.training import checkpoint
 from dllmrl_core.training.step import StepMetrics
 
@@ -92,7 +92,9 @@ class DriverCore:
         self.cfg, self.dir = cfg, Path(cfg.checkpoint.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.yaml").write_text(dump_config(cfg))
-        self.task, self.train = cfg.task.task, load_split(cfg.task, "train")
+        self.task, self.train = cfg.task.task, training_split(cfg.task)
+        if self.train.skipped:
+            print(f"task: {self.train.describe()}", flush=True)
         self.test = load_split(cfg.task, "test") if cfg.eval.active else None
         self.data_id = data_fingerprint(self.train.examples, cfg.train.seed)
         self.log = MetricsLog(self.dir, cfg.logging, cfg.model_dump(mode="json"))
@@ -130,8 +132,13 @@ class DriverCore:
     # --- every step -----------------------------------------------------------------------------
     def record_step(self, step: int, record: StepRecord, echo: bool = True) -> dict[str, float]:
         """Log optimizer step `step` and print its line every train.log_every steps unless `echo` is
-        False; returns the logged values."""
+        False; returns the logged values. A batch whose every group scored equal rewards is warned
+        about: its group-relative advantages are all zero and it trains nothing."""
         values = record.as_dict()
+        batch = record.learner.batch
+        if batch is not None and batch.zero_adv_share == 1.0:
+            print(f"warning: step {step}: every group's rewards are equal (rollout/zero_adv_share 1), so every "
+                  "group-relative advantage is zero and this batch trains nothing", file=sys.stderr, flush=True)
         self.log.log(step, values)
         self.last.update(values)
         if record.learner.skipped:

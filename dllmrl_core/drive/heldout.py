@@ -27,6 +27,7 @@ from dllmrl_core.contract.verdict import Verdict
 from dllmrl_core.models import encode_prompts
 from dllmrl_core.sampling import SamplerConfig
 from dllmrl_core.tasks import render_prompts
+from dllmrl_core.tasks.base import D1Records
 
 D1_LENGTHS = (128, 256, 512)  # d1's evaluation lengths, reported by every paper built on it
 # What a driver supplies to evaluate: (examples, greedy sampler) -> (completion texts, verdicts), in order
@@ -178,10 +179,11 @@ def before_after(before: list, after: list) -> dict[str, float]:
 
 @torch.no_grad()
 def d1_generations(task, examples: list, texts: list[str], verdicts: list, sampler: SamplerConfig) -> dict:
-    """Per-item generations in d1's eval-output layout (`dllmrl score` re-scores such a file)."""
+    """Per-item generations in d1's eval-output layout (`dllmrl score` re-scores such a file); a task
+    without d1's records writes its evaluation prompt as the question and no ground truth."""
     records = []
     for example, text, verdict in zip(examples, texts, verdicts):
-        question, truth = task.d1_record(example)
+        question, truth = task.d1_record(example) if isinstance(task, D1Records) else (task.eval_prompt(example), None)
         records.append({"question": question, "generations": text, "ground_truth": truth,
                         "correct": verdict.points, "total": verdict.total})
     return {"generations": records, "gen_length": sampler.gen_length, "diffusion_steps": sampler.steps,

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if cfg.warm_start is not None:
-        warm_start_with_progress(cfg.warm_start, cfg.model.path, cfg.task, cfg.model.device)
+        warm_start_with_progress(cfg.warm_start, cfg.task, cfg.model.device)
     print(dumps(run(cfg)))
     return 0
 

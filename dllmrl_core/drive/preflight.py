@@ -6,7 +6,10 @@ naming the field, not a traceback from inside an actor minutes later:
 
     model.path         a local model directory (unless warm_start builds it); hub names are left to the loader
     model.adapter      a directory, when given
-    task.*_source      an existing file, for file sources (test_source only when the run evaluates)
+    task.*_source      an existing file, for file sources (test_source only when the run evaluates);
+                       a training file must also yield examples: the error counts the skipped rows
+                       and says why the first one was skipped (generated and hub sources are read
+                       where the run reads them)
     checkpoint.resume  'latest' or a checkpoint directory; the checkpoint it resolves to is intact
                        (training/checkpoint.py) and was trained on the same data as this run
 
@@ -23,7 +26,7 @@ import yaml
 
 from dllmrl_core.drive.config import RunConfig
 from dllmrl_core.models.loading import check_checkpoint_dir, is_local
-from dllmrl_core.tasks.config import GENERATE_PREFIX
+from dllmrl_core.tasks.config import GENERATE_PREFIX, training_split
 from dllmrl_core.tasks.sources import HUB_PREFIX
 from dllmrl_core.training import checkpoint
 
@@ -45,6 +48,8 @@ def preflight(cfg: RunConfig) -> None:
         source = cfg.task.source(split)
         if not source.startswith((GENERATE_PREFIX, HUB_PREFIX)) and not Path(source).is_file():
             raise FileNotFoundError(f"task.{split}_source: no such data file: {source}")
+    if not cfg.task.source("train").startswith((GENERATE_PREFIX, HUB_PREFIX)):
+        training_split(cfg.task)  # a file whose every row is skipped: one line with the count
     found = checkpoint.resolve(cfg.checkpoint.dir, cfg.checkpoint.resume)
     if found is not None and (change := data_change(found, cfg)):
         raise ValueError(refusal(found, change))

@@ -71,6 +71,15 @@ OBJECTIVES: dict[str, Objective] = {"diffu_grpo": diffu_grpo, "sapo": sapo, "agr
                                     "egspo": egspo, "espo": espo, "spg": spg, "wd1": wd1}
 
 
+PAPER_TASKS = ("gsm8k", "math500", "countdown", "sudoku")  # the tasks the papers' recipes are written for
+
+
+def task_recipe(method: str, task: str) -> dict[str, Any]:
+    """The method's recipe for `task`; {} (the method's defaults) for a task no paper trained on,
+    such as a plug-in or the generic task."""
+    return get_objective(method).recipe(task) if task in PAPER_TASKS else {}
+
+
 def get_objective(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"unknown algorithm {name!r}; valid names: {', '.join(sorted(OBJECTIVES))}")

@@ -25,12 +25,13 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dllmrl_core.contract.configbase import ConfigModel
 from dllmrl_core.tasks.base import LoadResult, Task
 from dllmrl_core.tasks.countdown import CountdownExample
 from dllmrl_core.tasks.countdown_gen import CountdownOptions, generate_countdown
+from dllmrl_core.tasks.generic import GenericOptions, GenericTask
 from dllmrl_core.tasks.gsm8k import GSM8KExample
 from dllmrl_core.tasks.math500 import MathExample, MathOptions
 from dllmrl_core.tasks.registry import get_task
@@ -40,6 +41,7 @@ from dllmrl_core.tasks.sudoku_gen import SudokuOptions, generate_sudoku, split_g
 
 GENERATE_PREFIX = "generate:"
 GENERATED_TASKS = ("countdown", "sudoku")
+GENERIC = "generic"
 DEFAULT_SOURCES: dict[str, tuple[str, str]] = {  # (train, test), as d1 reads them
     "gsm8k": ("hub:openai/gsm8k:main:train", "hub:openai/gsm8k:main:test"),
     "math500": ("hub:ankner/math-500:train", "hub:HuggingFaceH4/MATH-500:test"),
@@ -52,7 +54,8 @@ Split = Literal["train", "test"]
 class TaskConfig(ConfigModel):
     """The task an RL run trains and evaluates on."""
 
-    name: Literal["gsm8k", "math500", "countdown", "sudoku"] = Field(description="task name")
+    name: str = Field(description="gsm8k, math500, countdown, sudoku, generic (a dataset and the `generic` "
+                                  "section), module:Class of your own Task, or an entry point of group dllmrl.tasks")
     reward_set: Literal["d1", "fixed", "agrpo"] = Field(
         "d1", description="d1's rewards with their quirks, repaired, or AGRPO's (think/answer format, Math-Verify)")
     prompt_style: Literal["d1", "compact", "agrpo"] = Field(
@@ -73,14 +76,32 @@ class TaskConfig(ConfigModel):
     countdown: CountdownOptions = Field(default_factory=CountdownOptions)
     sudoku: SudokuOptions = Field(default_factory=SudokuOptions)
     math: MathOptions = Field(default_factory=MathOptions)
+    generic: GenericOptions | None = Field(None, description="the generic task's dataset columns, prompt "
+                                                             "template and rewards (name: generic only)")
+
+    @field_validator("name")
+    @classmethod
+    def _resolvable(cls, value: str) -> str:
+        if value != GENERIC:
+            get_task(value)  # a plug-in is imported here: a bad name fails before any work
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TaskConfig:
-        task = get_task(self.name)
+        if (self.name == GENERIC) != (self.generic is not None):
+            raise ValueError("generic: set this section exactly when name is generic")
+        task = self.task
         if self.prompt_style not in task.prompt_styles:
             raise ValueError(f"prompt_style {self.prompt_style!r} is not available for {self.name} "
                              f"(valid: {', '.join(task.prompt_styles)})")
+        for key, valid in (("reward_set", task.reward_sets), ("eval_protocol", task.eval_protocols)):
+            if key in self.model_fields_set and getattr(self, key) not in valid:
+                raise ValueError(f"{key}: task {self.name} has {', '.join(valid) or 'only its own'}")
+        if self.name not in DEFAULT_SOURCES and not self.train_source:
+            raise ValueError(f"train_source: task {self.name} has no default data; name a file or hub: source")
         for split in ("train", "test"):
+            if self.name not in DEFAULT_SOURCES and not (self.train_source if split == "train" else self.test_source):
+                continue
             source = self.source(split)
             if source.startswith(GENERATE_PREFIX):
                 if self.name not in GENERATED_TASKS:
@@ -91,11 +112,14 @@ class TaskConfig(ConfigModel):
 
     @property
     def task(self) -> Task:
-        return get_task(self.name)
+        """The task object, resolved by name in whichever process asks (a plug-in is imported)."""
+        return GenericTask(self.generic) if self.generic is not None else get_task(self.name)
 
     def source(self, split: Split) -> str:
         """The split's source, a relative file path resolved under data_dir."""
         given = self.train_source if split == "train" else self.test_source
+        if not given and self.name not in DEFAULT_SOURCES:
+            raise ValueError(f"task.{split}_source: task {self.name} has no default data; name a file")
         source = given or DEFAULT_SOURCES[self.name][0 if split == "train" else 1]
         if self.data_dir and not source.startswith((GENERATE_PREFIX, HUB_PREFIX)) and not Path(source).is_absolute():
             return str(Path(self.data_dir) / source)
@@ -122,7 +146,17 @@ def load_split(config: TaskConfig, split: Split) -> LoadResult:
         return loaded
     held_out = {_problem_key(e) for e in _load(config, "test").examples}
     keep = [e for e in loaded.examples if _problem_key(e) not in held_out]
-    return LoadResult(keep, loaded.skipped, loaded.source, loaded.filtered + len(loaded.examples) - len(keep))
+    return LoadResult(keep, loaded.skipped, loaded.source, loaded.filtered + len(loaded.examples) - len(keep),
+                      loaded.first_skip)
+
+
+def training_split(config: TaskConfig) -> LoadResult:
+    """The training split; a one-line ValueError, counting the skipped rows and saying why the first
+    was skipped, when nothing is left of it."""
+    loaded = load_split(config, "train")
+    if not loaded.examples:
+        raise ValueError(f"task.train_source: no training examples ({loaded.describe()})")
+    return loaded
 
 
 def _subsample(loaded: LoadResult, n: int | None) -> LoadResult:
@@ -136,7 +170,7 @@ def _subsample(loaded: LoadResult, n: int | None) -> LoadResult:
 
     chosen = np.random.RandomState(42).choice(len(loaded.examples), n, replace=False)
     return LoadResult([loaded.examples[i] for i in chosen.tolist()], loaded.skipped, loaded.source,
-                      loaded.filtered + len(loaded.examples) - n)
+                      loaded.filtered + len(loaded.examples) - n, loaded.first_skip)
 
 
 def _problem_key(example) -> object:
@@ -150,7 +184,7 @@ def _problem_key(example) -> object:
         return example.problem.strip()
     if isinstance(example, GSM8KExample):
         return example.question.strip()
-    return example.id
+    return getattr(example, "id", example)
 
 
 def _load(config: TaskConfig, split: Split) -> LoadResult:
@@ -168,14 +202,14 @@ def _load(config: TaskConfig, split: Split) -> LoadResult:
     loaded = config.task.load(source, config.train_rows if split == "train" else None)
     if config.name == "countdown":
         keep = [e for e in loaded.examples if len(e.numbers) == config.countdown.count]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     if config.name == "math500" and split == "train" and config.math.max_level is not None:
         keep = [e for e in loaded.examples if e.level is not None and e.level <= config.math.max_level]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     if config.name == "sudoku" and config.sudoku.solution_disjoint:
         grids = set(_sudoku_grids(config, split))
         keep = [e for e in loaded.examples if e.solution in grids]
-        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep))
+        return LoadResult(keep, loaded.skipped, loaded.source, len(loaded.examples) - len(keep), loaded.first_skip)
     return loaded
 
 

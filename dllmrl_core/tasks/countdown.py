@@ -14,7 +14,7 @@ from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
 from dllmrl_core.tasks.arithmetic import d1_allowed_chars, evaluate_arithmetic, integer_literals
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice
 from dllmrl_core.tasks.countdown_gen import solve_countdown
 from dllmrl_core.tasks.hendrycks import balanced_boxed, boxed_answer, has_box
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -107,7 +107,7 @@ def fixed_correct(expr: str, example: CountdownExample) -> bool:
     return value is not None and abs(value - example.target) < 1e-5
 
 
-class CountdownTask(Task[CountdownExample]):
+class CountdownTask(PaperTask[CountdownExample]):
     name = "countdown"
     prompt_styles = ("d1", "compact", "agrpo")
 

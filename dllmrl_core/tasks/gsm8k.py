@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id
 from dllmrl_core.tasks.equivalence import last_number, numbers_close, numeric_equivalent, parse_plain_number
 from dllmrl_core.tasks.hendrycks import balanced_boxed
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -103,7 +103,7 @@ def _fixed_reward_answer(text: str) -> str | None:
     return (block if boxed is None else boxed).strip()
 
 
-class GSM8KTask(Task[GSM8KExample]):
+class GSM8KTask(PaperTask[GSM8KExample]):
     name = "gsm8k"
 
     def parse_row(self, row: Mapping[str, Any]) -> GSM8KExample:

@@ -16,7 +16,7 @@ from pydantic import Field
 from dllmrl_core.contract.configbase import ConfigModel
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -80,7 +80,7 @@ def equivalent_fixed(pred: str, gold: str) -> bool:
     return is_equiv(pred, gold) or math_equivalent(pred, gold)
 
 
-class Math500Task(Task[MathExample]):
+class Math500Task(PaperTask[MathExample]):
     name = "math500"
 
     def parse_row(self, row: Mapping[str, Any]) -> MathExample:

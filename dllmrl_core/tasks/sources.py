@@ -1,6 +1,7 @@
 """Raw records from a local file or a hub dataset, one dict per row (None = unreadable row).
 
-Sources: a path ending in .jsonl, .json (a list of objects), .csv (header row) or .parquet, or
+Sources: a path ending in .jsonl, .json (a list of objects), .csv (header row) or .parquet, a
+directory written by `datasets.Dataset.save_to_disk` (one split), or
 `hub:<dataset>[:<config>]:<split>` (e.g. `hub:openai/gsm8k:main:test`), which needs the optional
 `datasets` package and a network. Task loaders turn rows into typed examples and count the bad ones.
 """
@@ -21,6 +22,8 @@ def read_rows(source: str) -> tuple[list[Row], str]:
     if source.startswith(HUB_PREFIX):
         return _hub_rows(source), source
     path = Path(source)
+    if path.is_dir() and (path / "state.json").is_file():
+        return _saved_dataset_rows(path), str(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {source}")
     suffix = path.suffix.lower()
@@ -77,6 +80,19 @@ def _parquet_rows(path: Path) -> list[Row]:
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise ValueError(f"{path}: cannot read parquet ({type(err).__name__}: {err})") from None
     return [_as_row(item) for item in table.to_pylist()]
+
+
+def _saved_dataset_rows(path: Path) -> list[Row]:
+    """A split written by `datasets.Dataset.save_to_disk`: its Arrow stream files, listed in state.json
+    (read with pyarrow; the `datasets` package is not needed)."""
+    import pyarrow as pa
+
+    try:
+        files = [item["filename"] for item in json.loads((path / "state.json").read_text())["_data_files"]]
+        tables = [pa.ipc.open_stream(pa.memory_map(str(path / name))).read_all() for name in files]
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as err:
+        raise ValueError(f"{path}: cannot read the saved dataset ({type(err).__name__}: {err})") from None
+    return [_as_row(item) for table in tables for item in table.to_pylist()]
 
 
 def parse_hub_source(source: str) -> tuple[str, str | None, str]:

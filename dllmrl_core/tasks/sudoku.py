@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, Task, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice
 from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.sudoku_gen import is_valid_grid
 
@@ -115,7 +115,7 @@ def d1_eval_digits(raw: str) -> str:
     return ""
 
 
-class SudokuTask(Task[SudokuExample]):
+class SudokuTask(PaperTask[SudokuExample]):
     name = "sudoku"
     prompt_styles = ("d1", "compact", "agrpo")
 

@@ -20,7 +20,7 @@ from dllmrl_core.contract.jsontext import dumps
 from dllmrl_core.models import load_mask_predictor, load_tokenizer
 from dllmrl_core.models import tiny
 from dllmrl_core.models.tiny import TinySpec, write_tiny
-from dllmrl_core.tasks import TaskConfig, load_split
+from dllmrl_core.tasks import ReferenceSolutions, TaskConfig, load_split, require
 from dllmrl_core.training.lora import LoraSettings, add_lora
 from dllmrl_core.training.sft import SFTConfig, encode_pairs, train_sft
 
@@ -46,7 +46,8 @@ class SFTRunConfig(ConfigModel):
 
 def reference_pairs(task_cfg: TaskConfig, tokenizer) -> tuple[list[str], list[str], int]:
     """(rendered prompts, reference completions, rows skipped by the loader)."""
-    task, train = task_cfg.task, load_split(task_cfg, "train")
+    task = require(task_cfg.task, ReferenceSolutions, "SFT")
+    train = load_split(task_cfg, "train")
     style = task_cfg.prompt_style
     prompts = [tokenizer.apply_chat_template([{"role": "user", "content": task.train_prompt(ex, style)}],
                                              add_generation_prompt=True, tokenize=False) for ex in train.examples]
@@ -68,7 +69,8 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
     losses = train_sft(model, data, cfg.sft, on_step=on_step)
     merged = model.model.merge_and_unload() if cfg.model.lora is not None else model.model
     out = Path(cfg.sft.out)
-    (out / FINGERPRINT).unlink(missing_ok=True)  # whatever warm start was here is replaced
+    if (out / FINGERPRINT).is_file():  # a warm start's directory stays marked as one, but its cache is void
+        (out / FINGERPRINT).write_text(json.dumps({"fingerprint": None}))
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     tail = losses[-min(50, len(losses)):]
@@ -80,11 +82,13 @@ def run_sft(cfg: SFTRunConfig, on_step=None) -> dict:
 
 
 class WarmStartConfig(ConfigModel):
-    """Build the run's base model when `model.path` does not hold it yet: a random-init tiny
-    LLaDA-architecture model, then SFT on the run's task (`sft.out` is ignored: the result goes to
-    model.path). Cached: rebuilt only when this section, the task section, or the
-    task's prompts and the tiny tokenizer (code, not config) change."""
+    """Build the run's base model into its own directory `out`, which `model.path` must name: a
+    random-init tiny LLaDA-architecture model, then SFT on the run's task (`sft.out` is ignored).
+    It writes only into a directory it built (marked by its `warm_start.json`) or one that does
+    not exist yet: a checkpoint of yours is never overwritten. Cached: rebuilt only when this
+    section, the task section, or the task's prompts and the tiny tokenizer (code, not config) change."""
 
+    out: str = Field(description="the directory the warm start builds (model.path must be the same)")
     base: str = Field("runs/tiny-base", description="where the random-init tiny model is written (if missing)")
     seed: int = Field(0, description="initialisation seed of the tiny model")
     spec: TinySpec = TinySpec()
@@ -119,18 +123,22 @@ def format_sample(task: TaskConfig) -> list[str]:
     task's prompts or reference solutions change, not only when the config does."""
     example = load_split(task, "test").examples[0]
     style = task.prompt_style
-    return [task.task.train_prompt(example, style), task.task.reference_completion(example, style)]
+    solver = require(task.task, ReferenceSolutions, "warm_start")
+    return [solver.train_prompt(example, style), solver.reference_completion(example, style)]
 
 
-def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, device: str | None = None,
-                      on_step=None) -> dict:
-    """Build (or reuse) the warm-started model at model_path; returns the SFT summary."""
-    out = Path(model_path)
-    key = hashlib.sha256(json.dumps([warm.model_dump(mode="json"), task.model_dump(mode="json"), tokenizer_digest(),
-                                     format_sample(task)], sort_keys=True).encode()).hexdigest()
+def ensure_warm_start(warm: WarmStartConfig, task: TaskConfig, device: str | None = None, on_step=None) -> dict:
+    """Build (or reuse) the warm-started model in warm.out; returns the SFT summary. Refuses a
+    directory with files in it that this function did not build."""
+    out = Path(warm.out)
+    check_own_directory(out)
+    key = hashlib.sha256(json.dumps([warm.model_dump(mode="json"), task.model_dump(mode="json"),
+                                     tokenizer_digest(), format_sample(task)], sort_keys=True).encode()).hexdigest()
     marker = out / FINGERPRINT
     if marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == key:
         return {**json.loads(marker.read_text())["summary"], "cached": True}
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"fingerprint": None}))  # ours from now on, not yet valid
     build_base(warm)
     cfg = SFTRunConfig(model=SFTModelConfig(path=warm.base, device=device), task=task,
                        sft=warm.sft.model_copy(update={"out": str(out)}))
@@ -139,14 +147,21 @@ def ensure_warm_start(warm: WarmStartConfig, model_path: str, task: TaskConfig, 
     return {**summary, "cached": False}
 
 
-def warm_start_with_progress(warm: WarmStartConfig, model_path: str, task: TaskConfig,
-                             device: str | None = None) -> dict:
+def check_own_directory(out: Path) -> None:
+    """FileExistsError (one line) when `out` holds files but no warm-start marker: someone else's."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / FINGERPRINT).is_file())):
+        raise FileExistsError(f"warm_start.out: {out} holds files the warm start did not build (no "
+                              f"{FINGERPRINT}); it overwrites nothing. To train from that checkpoint, remove the "
+                              "warm_start section; to build a warm start, name a new directory")
+
+
+def warm_start_with_progress(warm: WarmStartConfig, task: TaskConfig, device: str | None = None) -> dict:
     """ensure_warm_start with a progress bar and a one-line report (the launchers' front end)."""
     from tqdm import tqdm
 
     with tqdm(total=warm.sft.steps, desc="warm start (SFT)", unit="step") as bar:
-        summary = ensure_warm_start(warm, model_path, task, device=device, on_step=lambda step, loss: bar.update(1))
+        summary = ensure_warm_start(warm, task, device=device, on_step=lambda step, loss: bar.update(1))
     state = "reused" if summary.get("cached") else f"built in {summary['wall_s']}s"
-    print(f"warm start {model_path}: {state} ({summary['pairs']} pairs, final loss {summary['loss_last50']})",
+    print(f"warm start {warm.out}: {state} ({summary['pairs']} pairs, final loss {summary['loss_last50']})",
           flush=True)
     return summary

@@ -4,16 +4,16 @@ import os
 import time
 
 from dllmrl_core.contract.verdict import VerifyItem
-from dllmrl_core.tasks import CountdownExample
+from dllmrl_core.tasks import CountdownExample, TaskConfig
 from dllmrl_core.verify.verifier import serve
 from services.reward_actors import TimedPool, gather
 
 EX = CountdownExample((30, 100, 93), 23)
+COUNTDOWN = TaskConfig.parse({"name": "countdown", "reward_set": "d1", "eval_protocol": "fixed"})
 
 
-def stalling_serve(conn, task, reward_set, protocol):
+def stalling_serve(conn, task):
     """A verifier that hangs on "hang" and dies on "die"; anything else is verified normally."""
-    from dllmrl_core.tasks import get_task
     from dllmrl_core.verify.verifier import verify
 
     while (job := conn.recv()) is not None:
@@ -22,11 +22,11 @@ def stalling_serve(conn, task, reward_set, protocol):
             time.sleep(3600)
         if item.text == "die":
             os._exit(1)
-        conn.send((index, verify(get_task(task), reward_set, protocol, item.text, item.example)))
+        conn.send((index, verify(task.task, task.reward_set, task.eval_protocol, item.text, item.example)))
 
 
 def test_overrunning_and_dying_verifiers_score_zero_are_counted_and_replaced():
-    pool = TimedPool(2, "countdown", "d1", "fixed", target=stalling_serve)
+    pool = TimedPool(2, COUNTDOWN, target=stalling_serve)
     items = [VerifyItem("<answer>93-(100-30)</answer>", EX), VerifyItem("hang", EX), VerifyItem("die", EX),
              VerifyItem("<answer>93+100-30</answer>", EX), VerifyItem("<answer>93-(100-30)</answer>", EX)]
     start = time.monotonic()
@@ -41,7 +41,7 @@ def test_overrunning_and_dying_verifiers_score_zero_are_counted_and_replaced():
 
 
 def test_real_verifier_processes_match_in_process_verification():
-    pool = TimedPool(1, "countdown", "d1", "fixed", target=serve)
+    pool = TimedPool(1, COUNTDOWN, target=serve)
     verdicts = pool.map([VerifyItem("<answer>93-(100-30)</answer>", EX), VerifyItem("no", EX)], timeout_s=30)
     assert [(v.reward, v.correct, v.well_formed) for v in verdicts] == [(1.0, True, True), (0.0, False, False)]
     pool.close()

@@ -21,7 +21,7 @@ def test_registry():
 @pytest.mark.parametrize("data, message", [
     ({"name": "countdown", "rewardset": "d1"}, "rewardset: unknown key"),
     ({"name": "countdown", "countdown": {"count": 3, "maxnumber": 9}}, "countdown.maxnumber: unknown key"),
-    ({"name": "chess"}, "name: Input should be 'gsm8k', 'math500', 'countdown' or 'sudoku'"),
+    ({"name": "chess"}, "task.name: unknown task 'chess'; valid: gsm8k, math500, countdown, sudoku, generic"),
     ({"name": "gsm8k", "prompt_style": "compact"}, "prompt_style 'compact' is not available for gsm8k"),
     ({"name": "gsm8k", "train_source": "generate:10"}, "train_source: gsm8k has no generator"),
     ({"name": "sudoku", "test_source": "generate:x"}, "test_source: expected generate:<n>"),

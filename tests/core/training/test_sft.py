@@ -1,5 +1,6 @@
 """LLaDA's SFT objective: the weighting by hand, determinism, and that a tiny model learns."""
 
+import json
 import math
 
 import pytest
@@ -88,15 +89,16 @@ def test_warm_start_is_built_once_and_rebuilt_when_its_config_changes(tmp_path):
     from dllmrl_core.training.warm_start import WarmStartConfig, ensure_warm_start
     from tests.conftest import WARM_TASK
 
-    warm = WarmStartConfig.parse({"base": str(tmp_path / "base"), "spec": {"d_model": 16, "n_layers": 1, "n_heads": 2,
-                                                                          "n_kv_heads": 2, "mlp_hidden_size": 32},
+    warm = WarmStartConfig.parse({"out": str(tmp_path / "warm"), "base": str(tmp_path / "base"),
+                                  "spec": {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2,
+                                           "mlp_hidden_size": 32},
                                   "sft": {"steps": 3, "batch_size": 4, "answer_length": 24}})
     task = TaskConfig.parse(WARM_TASK)
-    first = ensure_warm_start(warm, str(tmp_path / "warm"), task, device="cpu")
-    again = ensure_warm_start(warm, str(tmp_path / "warm"), task, device="cpu")
+    first = ensure_warm_start(warm, task, device="cpu")
+    again = ensure_warm_start(warm, task, device="cpu")
     assert not first["cached"] and again["cached"] and (tmp_path / "base" / "config.json").is_file()
     marker = (tmp_path / "base" / "tiny_spec.json").read_text()
-    changed = ensure_warm_start(warm.model_copy(update={"seed": 1}), str(tmp_path / "warm"), task, device="cpu")
+    changed = ensure_warm_start(warm.model_copy(update={"seed": 1}), task, device="cpu")
     assert not changed["cached"] and (tmp_path / "base" / "tiny_spec.json").read_text() != marker  # base rebuilt
     load_mask_predictor(tmp_path / "warm", device="cpu")
 
@@ -108,19 +110,21 @@ def test_warm_start_goes_stale_when_prompts_or_template_change(tmp_path, monkeyp
     from dllmrl_core.training import warm_start as ws
     from tests.conftest import WARM_TASK
 
-    warm = ws.WarmStartConfig.parse({"base": str(tmp_path / "base"), "spec": {"d_model": 16, "n_layers": 1,
-                                     "n_heads": 2, "n_kv_heads": 2, "mlp_hidden_size": 32},
+    warm = ws.WarmStartConfig.parse({"out": str(tmp_path / "warm"), "base": str(tmp_path / "base"),
+                                     "spec": {"d_model": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 2,
+                                              "mlp_hidden_size": 32},
                                      "sft": {"steps": 2, "batch_size": 4, "answer_length": 24}})
     task, out = TaskConfig.parse(WARM_TASK), str(tmp_path / "warm")
-    assert not ws.ensure_warm_start(warm, out, task, device="cpu")["cached"]
-    assert ws.ensure_warm_start(warm, out, task, device="cpu")["cached"]
+    assert not ws.ensure_warm_start(warm, task, device="cpu")["cached"]
+    assert ws.ensure_warm_start(warm, task, device="cpu")["cached"]
     monkeypatch.setattr(ws, "format_sample", lambda t: ["a new prompt", "a new answer"])
-    assert not ws.ensure_warm_start(warm, out, task, device="cpu")["cached"]
+    assert not ws.ensure_warm_start(warm, task, device="cpu")["cached"]
     monkeypatch.setattr(ws.tiny, "CHAT_TEMPLATE", ws.tiny.CHAT_TEMPLATE + " ")
     marker = (tmp_path / "base" / ws.BASE_MARKER).read_text()
-    assert not ws.ensure_warm_start(warm, out, task, device="cpu")["cached"]
+    assert not ws.ensure_warm_start(warm, task, device="cpu")["cached"]
     assert (tmp_path / "base" / ws.BASE_MARKER).read_text() != marker  # the base was rebuilt too
     sft = ws.SFTRunConfig(model=ws.SFTModelConfig(path=str(tmp_path / "base"), device="cpu"), task=task,
                           sft=warm.sft.model_copy(update={"out": out}))
     ws.run_sft(sft)
-    assert not (tmp_path / "warm" / ws.FINGERPRINT).exists()
+    assert json.loads((tmp_path / "warm" / ws.FINGERPRINT).read_text())["fingerprint"] is None  # still ours, stale
+    assert not ws.ensure_warm_start(warm, task, device="cpu")["cached"]
