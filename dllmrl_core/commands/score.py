@@ -4,8 +4,9 @@ Input: the JSON files d1's eval/eval.py writes, an object with a `generations` l
 `{question, generations, ground_truth}` (plus `gen_length`, `diffusion_steps`, `block_length`).
 Ground truth per task, as d1 stores it: GSM8K a float (null when d1 could not parse it), MATH-500
 the answer string, Countdown `[numbers, target]`, Sudoku the solution (the puzzle is read from the
-question). Prints a table per file, then one JSON line aggregated over all files; accuracy is
-sum(correct) / sum(total) in percent (Sudoku: cell accuracy, as d1 reports).
+question); a malformed one stops the command, before anything is printed, with one line naming the
+file and the item. Prints a table per file, then one JSON line aggregated over all files; accuracy
+is sum(correct) / sum(total) in percent (Sudoku: cell accuracy, as d1 reports).
 """
 
 from __future__ import annotations
