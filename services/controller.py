@@ -96,7 +96,7 @@ class Controller:
             # max_staleness s those are the newest s + 1 (a version is published every μ steps)
             self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
             self.rollout = RolloutPool.start(cfg.rollout, cfg.model, cfg.algorithm, cfg.train.seed, self.store, name=n)
-        self.rewards = start_reward_actors(cfg.reward, cfg.task, name=n)
+        self.rewards = start_reward_actors(cfg.reward, cfg.task, cfg.verify, name=n)
         self._start_learners(cfg.checkpoint.resume)
         return ray.get(self.status.url.remote()) if self.status else ""
 
