@@ -3,7 +3,7 @@
 math-verify's own timeouts use `signal.alarm`, which raises outside the main thread, so they are
 switched off (`parsing_timeout=None`, `timeout_seconds=None`) and the work is bounded up front
 instead: only short answers are handed over, and shapes that make sympy slow or hang are refused
-(exponent towers such as `9^{9^{9}}`, large exponents, factorials, sums/integrals/limits, chains of
+(exponent towers such as `9^{9^{9}}` or `((9^{9})^{9})^{9}`, large exponents, factorials, sums/integrals/limits, chains of
 functions such as `\\cos(\\sin(\\tan x))`, deep nesting, very long numbers), which counts as "not
 equivalent".
 """
@@ -73,6 +73,25 @@ def _exponents(text: str) -> list[tuple[str, bool]]:
     return out
 
 
+_CLOSING = {")": "(", "}": "{", "]": "["}
+
+
+def _powered_group_has_power(text: str, caret: int) -> bool:
+    """Whether the base of the `^` at `caret` is a bracket group that holds a `^` itself: a power of a
+    power, `(((99^{99})^{99})^{99})^{99}`, whose value sympy would build digit by digit."""
+    end = caret
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if end == 0 or text[end - 1] not in _CLOSING:
+        return False
+    depth = 0
+    for i in range(end - 1, -1, -1):
+        depth += (text[i] in _CLOSING) - (text[i] in "([{")
+        if depth == 0:
+            return "^" in text[i:end]
+    return True  # unbalanced: refuse
+
+
 def too_risky(expr: str) -> bool:
     """True for inputs math-verify/sympy may not finish quickly (see module doc)."""
     if len(expr) > MAX_VERIFY_CHARS or "**" in expr or _SLOW_COMMANDS.search(expr) or _LONG_DIGITS.search(expr):
@@ -80,6 +99,8 @@ def too_risky(expr: str) -> bool:
     if "!" in expr.replace("\\!", "") or len(_FUNCTIONS.findall(expr)) > MAX_FUNCTIONS:
         return True
     if nesting_depth(expr) > MAX_NESTING:
+        return True
+    if any(_powered_group_has_power(expr, m.start()) for m in re.finditer(r"\^", expr)):
         return True
     max_exponent = 12 if _LETTER_OUTSIDE_COMMAND.search(expr) else 99
     for exponent, chained in _exponents(expr):
