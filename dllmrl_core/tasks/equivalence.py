@@ -21,7 +21,8 @@ from dllmrl_core.tasks.tags import ws_end
 MAX_VERIFY_CHARS = 200
 MAX_NESTING = 5
 MAX_DIGIT_RUN = 40
-_SLOW_COMMANDS = re.compile(r"\\(sum|prod|int|iint|iiint|oint|lim|limsup|liminf|binom|choose)(?![a-zA-Z])")
+_SLOW_COMMANDS = re.compile(r"\\(sum|prod|int|iint|iiint|oint|lim|limsup|liminf|binom|choose|Gamma|zeta|operatorname)"
+                            r"(?![a-zA-Z])")
 _FUNCTIONS = re.compile(r"\\(a?(sin|cos|tan|cot|sec|csc)h?|arc(sin|cos|tan)|log|ln|exp)(?![a-zA-Z])")
 MAX_FUNCTIONS = 2
 _LONG_DIGITS = re.compile(r"\d{%d,}" % (MAX_DIGIT_RUN + 1))
@@ -55,14 +56,17 @@ def numbers_close(a: float, b: float) -> bool:
 
 
 def _exponents(text: str) -> list[tuple[str, bool]]:
-    """(exponent, followed by another `^`) for each `^`: a brace group, a digit run or one char."""
+    """(exponent, followed by another `^`) for each `^`: a brace or bracket group (`^(9^9)` as well as
+    `^{9^9}`), a digit run or one char."""
     out = []
     for m in re.finditer(r"\^", text):
         start = ws_end(text, m.end())
-        if text.startswith("{", start):
+        if text[start:start + 1] in ("{", "(", "["):
+            opener = text[start]
+            closer = {"{": "}", "(": ")", "[": "]"}[opener]
             depth, end = 0, len(text)
             for i in range(start, len(text)):
-                depth += (text[i] == "{") - (text[i] == "}")
+                depth += (text[i] == opener) - (text[i] == closer)
                 if depth == 0:
                     end = i + 1
                     break
