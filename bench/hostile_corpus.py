@@ -26,14 +26,15 @@ POWERS = [
 INJECTIONS = [
     "__import__('os').system('touch {canary}')", "eval(\"open('{canary}','w')\")",
     "exec(\"open('{canary}','w').write('x')\")", "(lambda: __import__('os').system('touch {canary}'))()",
-    "\\input{{/etc/passwd}}", "\\include{{/etc/shadow}}", "\\write18{{touch {canary}}}", "\\immediate\\write18{{rm -rf /}}",
+    "\\input{{/etc/passwd}}", "\\include{{/etc/shadow}}", "\\write18{{touch {canary}}}",
+    "\\immediate\\write18{{touch {canary}}}",
     "$(touch {canary})", "`touch {canary}`", "{{0.__class__.__mro__}}", "%s%s%s%n", "\\def\\x{{\\x}}\\x",
     "\\newcommand{{\\a}}{{\\a\\a}}\\a", "Symbol('x').__class__.__init__.__globals__", "import os; os.system('id')",
     "sympify(\"__import__('os').system('touch {canary}')\")", "<script>alert(1)</script>", "'; DROP TABLE x; --",
 ]
 
-UNICODE = ["\u202e", "\u200b", "\ufeff", "９", "٣", "𝟗", "²", "½", "∞", "√", "−", "×", "÷", "🙂", "\ud800",
-           "ｘ", "ℵ", "\u0301", "Ⅻ", "〇"]
+UNICODE = ["\u202e", "\u200b", "\ufeff", "９", "٣", "𝟗", "²", "½", "∞", "√", "−", "×", "÷", "🙂",
+           "\ud800", "ｘ", "ℵ", "\u0301", "Ⅻ", "〇"]
 
 
 def _fragment(rng: random.Random, canary: str) -> str:
@@ -51,14 +52,16 @@ def _fragment(rng: random.Random, canary: str) -> str:
     if kind == 5:
         return rng.choice("123456789") * rng.choice([41, 400, 4301, 20000]) + rng.choice(["", ".5", "e5", "!"])
     if kind == 6:
-        return "".join(rng.choice(UNICODE + [chr(rng.randrange(32)), a, "^", "{", "}"]) for _ in range(rng.randrange(1, 40)))
+        pieces = UNICODE + [chr(rng.randrange(32)), a, "^", "{", "}"]
+        return "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40)))
     return " ".join(rng.choice(POWERS).format(a=rng.choice(BIG)) for _ in range(rng.randrange(2, 5)))
 
 
 def _wrap(rng: random.Random, task: str, inner: str) -> str:
     """Put the fragment where each task's extractors look: boxes, answer tags, equations, grids."""
     forms = ["{x}", "\\boxed{{{x}}}", "<answer>{x}</answer>", "<answer>\\boxed{{{x}}}</answer>",
-             "<reasoning>\n{x}\n</reasoning>\n<answer>\n{x}\n</answer>\n", "<think>{x}</think><answer>\\boxed{{{x}}}</answer>",
+             "<reasoning>\n{x}\n</reasoning>\n<answer>\n{x}\n</answer>\n",
+             "<think>{x}</think><answer>\\boxed{{{x}}}</answer>",
              "<answer>{x}</answer>" * 3, "\\boxed{{{x}" + "\\boxed{{" * 5]
     if task == "countdown":
         forms += ["<answer>{x} = 23</answer>", "<answer>93-(100-30)*{x}</answer>", "<answer>\n{x} = {x}\n</answer>"]

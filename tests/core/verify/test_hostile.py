@@ -3,7 +3,8 @@ reach the time limit, crash a verifier or run code (a canary file an injection w
 
 The default run takes every 50th of the 10,000 generated completions per task (200 per task) through
 a VerifierPool under each reward set and, in turn, each evaluation protocol (a few go through a Ray
-reward actor in tests/services/test_rewards.py); the full 10,000 per task is the `slow` test and `python -m bench.hostile`."""
+reward actor in tests/services/test_rewards.py); the full 10,000 per task is the `slow` test and
+`python -m bench.hostile`."""
 
 import pytest
 
