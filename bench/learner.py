@@ -116,7 +116,7 @@ class CallCounter:
 
 def build_batches(args, run_dir: Path) -> dict[str, dict]:
     """One scored batch per method from the same prompts and sampling seed, saved under run_dir."""
-    from dllmrl_core.drive.loop import rollout_batch
+    from dllmrl_core.drive.loop import rollout_batch, verifier_pool
     from dllmrl_core.tasks import load_split
     from dllmrl_core.rollout.generate import batch_generator
     from dllmrl_core.training.policy import load_policy
@@ -127,12 +127,13 @@ def build_batches(args, run_dir: Path) -> dict[str, dict]:
     policy, tokenizer = load_policy(cfg.model)
     examples = load_split(cfg.task, "test").examples[:args.prompts]  # the train split's generator takes ~15 s
     counter = CallCounter(policy)
+    verifier = verifier_pool(cfg)  # the task and reward set are the same for every method
     out = {}
     for method in args.methods:
         cfg = make_config(args, method, str(run_dir))
         start = clock(args)
         scored, _ = rollout_batch(cfg, policy, tokenizer, cfg.task.task, examples,
-                                  batch_generator(cfg.train.seed, 0, 0, policy.device))
+                                  batch_generator(cfg.train.seed, 0, 0, policy.device), verifier)
         seconds = clock(args) - start
         calls = counter.take()
         path = run_dir / f"{method}.pt"
@@ -144,6 +145,7 @@ def build_batches(args, run_dir: Path) -> dict[str, dict]:
                        "reward_mean": round(float(scored.rewards.mean()), 4)}
         print(f"rollout {method:10s} {seconds:6.2f}s  forward calls {calls['calls']:4d}  rows {calls['rows']:6d}  "
               f"branches {out[method]['branches']}", flush=True)
+    verifier.close()
     return out
 
 

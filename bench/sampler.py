@@ -43,7 +43,8 @@ and the cost is interpolated linearly: blocks × (first + last) / 2. Agreement i
 such cells (null).
 
 Held-out accuracy: the tiny model on the first --eval-examples (256) Countdown test problems with
-`dllmrl_core.drive.heldout.evaluate_local`, the config's task, prompt style and protocol and
+`dllmrl_core.drive.heldout.evaluate_local`, the config's task, prompt style and protocol (verified as the loop
+verifies: `verifier_pool`) and
 `eval_sampler(cfg eval gen_length, cfg eval block_length)` (greedy, steps = gen / 2), once per mode;
 also at gen 64 (two blocks of 32, so the cache crosses a block boundary). The targets use the
 config's own eval length.
@@ -337,31 +338,33 @@ def speed_grid(bm: BenchModel, args, prompts, tokenizer) -> list[dict]:
 def heldout(bm: BenchModel, cfg, tokenizer, gens: list[int], n_examples: int) -> list[dict]:
     """Held-out accuracy of the tiny model in each mode (d1 protocol, the config's task and style)."""
     from dllmrl_core.drive.heldout import eval_sampler, evaluate_local, summarize
+    from dllmrl_core.drive.loop import verifier_pool
     from dllmrl_core.sampling import SamplerConfig
     from dllmrl_core.tasks import load_split
 
     examples = load_split(cfg.task, "test").examples[:n_examples]
     rows = []
-    for gen in gens:
-        base = eval_sampler(gen, cfg.eval.block_length)
-        ref = None
-        for mode, kw in MODES.items():
-            sampler = SamplerConfig.parse({**base.model_dump(), **kw})
-            seconds, forwards, positions, (texts, verdicts), wall = timed(
-                lambda: evaluate_local(bm.predictor, tokenizer, cfg.task.task, examples, cfg.task.prompt_style,
-                                       sampler, cfg.task.eval_protocol), bm.counter)
-            ref = texts if ref is None else ref
-            s = summarize(verdicts)
-            row = dict(gen_length=gen, steps=sampler.steps, block_length=sampler.block_length, mode=mode,
-                       examples=len(examples), accuracy=round(s.accuracy, 2), ci95=round(s.ci95, 2),
-                       well_formed=round(s.well_formed, 2), seconds=round(seconds, 3), wall_s=round(wall, 3),
-                       forwards=forwards,
-                       token_positions=positions, same_text_as_uncached=round(
-                           sum(a == b for a, b in zip(texts, ref)) / max(len(ref), 1), 4))
-            rows.append(row)
-            print(f"held-out gen={gen:3d} {mode:14s} accuracy {row['accuracy']:6.2f} ± {row['ci95']:.2f}  "
-                  f"well-formed {row['well_formed']:6.2f}  {seconds:7.2f}s  fwd {forwards:5d}  "
-                  f"same text {row['same_text_as_uncached']:.3f}", flush=True)
+    with verifier_pool(cfg) as verifier:
+        for gen in gens:
+            base = eval_sampler(gen, cfg.eval.block_length)
+            ref = None
+            for mode, kw in MODES.items():
+                sampler = SamplerConfig.parse({**base.model_dump(), **kw})
+                seconds, forwards, positions, (texts, verdicts), wall = timed(
+                    lambda: evaluate_local(bm.predictor, tokenizer, cfg.task.task, examples, cfg.task.prompt_style,
+                                           sampler, verifier), bm.counter)
+                ref = texts if ref is None else ref
+                s = summarize(verdicts)
+                row = dict(gen_length=gen, steps=sampler.steps, block_length=sampler.block_length, mode=mode,
+                           examples=len(examples), accuracy=round(s.accuracy, 2), ci95=round(s.ci95, 2),
+                           well_formed=round(s.well_formed, 2), seconds=round(seconds, 3), wall_s=round(wall, 3),
+                           forwards=forwards,
+                           token_positions=positions, same_text_as_uncached=round(
+                               sum(a == b for a, b in zip(texts, ref)) / max(len(ref), 1), 4))
+                rows.append(row)
+                print(f"held-out gen={gen:3d} {mode:14s} accuracy {row['accuracy']:6.2f} ± {row['ci95']:.2f}  "
+                      f"well-formed {row['well_formed']:6.2f}  {seconds:7.2f}s  fwd {forwards:5d}  "
+                      f"same text {row['same_text_as_uncached']:.3f}", flush=True)
     return rows
 
 

@@ -1,7 +1,8 @@
 """The core's `dllmrl` subcommands, one per module in `dllmrl_core/commands/`.
 
 The installed `dllmrl` command is `services/cli.py`, which adds the Ray system's `plan`;
-`python -m dllmrl_core.cli` runs the core's alone.
+`python -m dllmrl_core.cli` runs the core's alone. Importing it stays light (no torch): each verifier
+process of `dllmrl score` imports the main module again (`dllmrl_core/verify/pool.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import argparse
 import sys
 
 from dllmrl_core.commands import export, generate, score, sft
-from dllmrl_core.drive.runtime import keep_freed_memory
 
 COMMANDS = {"export": export, "generate": generate, "score": score, "sft": sft}
 
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None, commands: dict | None = None) -> int:
     for name, module in sorted((commands or COMMANDS).items()):
         module.register(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
+    from dllmrl_core.drive.runtime import keep_freed_memory  # torch: only once a command runs
+
     keep_freed_memory()
     try:
         return args.run(args) or 0

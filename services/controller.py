@@ -127,7 +127,7 @@ class Controller:
             self.store = WeightStore.options(name=f"{n}weights", **ON_HEAD).remote(keep=cfg.train.max_staleness + 1)
             self.rollout = RolloutPool.start(cfg.rollout, cfg.model, cfg.algorithm, cfg.train.seed, self.store, name=n,
                                              status=self.link)
-        self.rewards = start_reward_actors(cfg.reward, cfg.task, name=n, status=self.link)
+        self.rewards = start_reward_actors(cfg.reward, cfg.task, cfg.verify, name=n, status=self.link)
         self._start_learners(cfg.checkpoint.resume)
 
     @property

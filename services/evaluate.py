@@ -79,7 +79,7 @@ def evaluate(cfg: SystemConfig, adapter: str | None, tasks: list[str], samplers:
     for name in tasks:
         tc = task_config(cfg, name)
         examples = load_split(tc, "test").examples[:limit]
-        rewards = start_reward_actors(cfg.reward, tc)
+        rewards = start_reward_actors(cfg.reward, tc, cfg.verify)
         generate = remote_generate(pool, rewards, tokenizer, tc.task, tc.prompt_style, None, cfg.eval.batch_rows)
         for label, sampler in samplers:
             path = out / f"{name}_{sampler.gen_length}_{sampler.steps}_generations.json"

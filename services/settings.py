@@ -35,12 +35,11 @@ class RolloutConfig(ConfigModel):
 
 
 class RewardConfig(ConfigModel):
-    """Reward actors on CPU, each with worker processes (the loop verifies in-process)."""
+    """Reward actors on CPU, each with worker processes (the per-item time limit is `verify.timeout_s`)."""
 
     num_actors: int = Field(1, ge=1, description="reward actors")
     processes_per_actor: int = Field(2, ge=1, description="verifier processes per actor")
     num_cpus_per_actor: float = Field(0.5, gt=0, description="CPUs per reward actor")
-    timeout_s: Seconds = Field(5.0, description="per-item time limit; a timed-out item scores 0, counted")
     resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per actor")
 
 

@@ -100,7 +100,7 @@ class Totals(BaseModel):
 
     learner_restarts: int = Field(0, description="learner group restarts from the last checkpoint")
     chunks_regenerated: int = Field(0, description="rollout chunks lost with their worker and generated again")
-    reward_timeouts: int = Field(0, description="training verifications that ran past reward.timeout_s")
+    reward_timeouts: int = Field(0, description="training verifications that ran past verify.timeout_s")
     reward_crashes: int = Field(0, description="training verifications whose verifier process died")
     completions: int = Field(0, description="training completions generated and verified (branches included)")
 

@@ -24,8 +24,8 @@ REFUSED = [
     ("train.steps=true", "train.steps: a boolean"),
     ("train.group_size=false", "train.group_size: a boolean"),
     ("model.lora.alpha=-.inf", "model.lora.alpha: Input should be a finite number"),
-    ("reward.timeout_s=.inf", "reward.timeout_s: Input should be a finite number"),
-    ("reward.timeout_s=1e300", "reward.timeout_s: Input should be less than or equal to 604800"),
+    ("verify.timeout_s=.inf", "verify.timeout_s: Input should be a finite number"),
+    ("verify.timeout_s=1e300", "verify.timeout_s: Input should be less than or equal to 604800"),
     ("learner.timeout_s=1e12", "learner.timeout_s: Input should be less than or equal to 604800"),
     ("rollout.resources={GPU: true}", "rollout.resources: a boolean"),
     ("eval.before=1", "eval.before: expected true or false, not 1"),
@@ -49,6 +49,6 @@ def test_the_single_process_loop_reads_the_same_rules():
 
 def test_booleans_stay_booleans_and_numbers_stay_numbers():
     cfg = load_system_config(TINY, ["model.native=true", "optim.lr=1e-4", "optim.betas=[0, 0.999]", "train.steps=3",
-                                    "reward.timeout_s=2", "sampler.temperature=10"])
+                                    "verify.timeout_s=2", "sampler.temperature=10"])
     assert cfg.model.native is True and cfg.optim.lr == 1e-4 and cfg.optim.betas == (0.0, 0.999)
-    assert cfg.train.steps == 3 and cfg.reward.timeout_s == 2.0 and cfg.sampler.temperature == 10.0
+    assert cfg.train.steps == 3 and cfg.verify.timeout_s == 2.0 and cfg.sampler.temperature == 10.0

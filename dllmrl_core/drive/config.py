@@ -41,6 +41,7 @@ from dllmrl_core.training.learner import LearnSettings
 from dllmrl_core.training.optim import OptimConfig
 from dllmrl_core.training.policy import ModelConfig
 from dllmrl_core.training.warm_start import WarmStartConfig
+from dllmrl_core.verify.config import VerifyConfig
 
 C = TypeVar("C", bound=ConfigModel)
 RL_SAMPLER = {"gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.9}  # d1's rollout sampler
@@ -100,6 +101,7 @@ class RunConfig(ConfigModel):
     eval: EvalConfig = EvalConfig()
     plan: PlanConfig = PlanConfig()
     logging: LoggingConfig = LoggingConfig()
+    verify: VerifyConfig = VerifyConfig()
     warm_start: WarmStartConfig | None = None
 
     @field_validator("sampler", mode="before")

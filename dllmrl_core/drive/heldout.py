@@ -211,12 +211,13 @@ def evaluate_once(generate: Generate, task, examples: list, sampler: SamplerConf
     return verdicts
 
 
-def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, protocol: str,
+def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler: SamplerConfig, verifier,
                    batch_size: int = 64) -> tuple[list[str], list]:
-    """In-process evaluation (the single-process loop's): (texts, verdicts) per example, in order."""
+    """In-process sampling (the single-process loop's evaluation), verified on `verifier` (a
+    `VerifierPool`, under its evaluation protocol and time limit): (texts, verdicts) per example, in order."""
+    from dllmrl_core.contract.verdict import VerifyItem
     from dllmrl_core.sampling import sample
     from dllmrl_core.verify.batch import decode
-    from dllmrl_core.verify.verifier import verify
 
     policy.model.eval()
     texts, verdicts = [], []
@@ -225,6 +226,6 @@ def evaluate_local(policy, tokenizer, task, examples: list, style: str, sampler:
         ids, mask = eval_prompts(tokenizer, task, chunk, style)
         batch = sample(policy, ids.to(policy.device), mask.to(policy.device), sampler)
         chunk_texts = decode(tokenizer, batch.completion_ids)
-        verdicts += [verify(task, "d1", protocol, text, ex) for text, ex in zip(chunk_texts, chunk)]
+        verdicts += verifier.map([VerifyItem(text, ex) for text, ex in zip(chunk_texts, chunk)])
         texts += chunk_texts
     return texts, verdicts

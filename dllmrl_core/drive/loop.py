@@ -33,7 +33,7 @@ from dllmrl_core.training.learner import Learner
 from dllmrl_core.training.policy import load_policy
 from dllmrl_core.training.warm_start import warm_start_with_progress
 from dllmrl_core.verify.batch import completions_to_verify, scored_batch
-from dllmrl_core.verify.verifier import verify
+from dllmrl_core.verify.pool import VerifierPool
 
 
 def sample_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, generator: torch.Generator):
@@ -45,31 +45,41 @@ def sample_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, genera
     return rollout, rows
 
 
-def score_batch(cfg: RunConfig, tokenizer, task, rollout, rows: list) -> tuple[ScoredBatch, list]:
-    """Verify every completion in this process: the scored batch and the verdicts (main rows, then branches)."""
-    items = completions_to_verify(rollout, tokenizer, rows)
-    verdicts = [verify(task, cfg.task.reward_set, TRAINING_PROTOCOL, i.text, i.example) for i in items]
+def score_batch(tokenizer, rollout, rows: list, verifier: VerifierPool) -> tuple[ScoredBatch, list]:
+    """Verify every completion on `verifier`: the scored batch and the verdicts (main rows, then branches)."""
+    verdicts = verifier.map(completions_to_verify(rollout, tokenizer, rows, TRAINING_PROTOCOL))
     return scored_batch(rollout, verdicts), verdicts
 
 
-def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list,
-                  generator: torch.Generator) -> tuple[ScoredBatch, list]:
+def rollout_batch(cfg: RunConfig, policy, tokenizer, task, examples: list, generator: torch.Generator,
+                  verifier: VerifierPool) -> tuple[ScoredBatch, list]:
     """Sample a batch and score it (`sample_batch`, then `score_batch`)."""
-    return score_batch(cfg, tokenizer, task, *sample_batch(cfg, policy, tokenizer, task, examples, generator))
+    return score_batch(tokenizer, *sample_batch(cfg, policy, tokenizer, task, examples, generator), verifier)
 
 
-def local_generate(cfg: RunConfig, policy, tokenizer, task) -> Generate:
-    """Evaluation in this process: greedy sampling and in-process verification, eval.batch_rows rows at a time."""
+def local_generate(cfg: RunConfig, policy, tokenizer, task, verifier: VerifierPool) -> Generate:
+    """Evaluation in this process: greedy sampling, verification on `verifier`, eval.batch_rows rows at a time."""
     def generate(examples: list, sampler):
-        return evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler,
-                              cfg.task.eval_protocol, cfg.eval.batch_rows or 64)
+        return evaluate_local(policy, tokenizer, task, examples, cfg.task.prompt_style, sampler, verifier,
+                              cfg.eval.batch_rows or 64)
     return generate
+
+
+def verifier_pool(cfg: RunConfig) -> VerifierPool:
+    """The loop's verifier processes: the run's reward set, its evaluation protocol for evaluation
+    items, each item under verify.timeout_s (as on the reward actors)."""
+    return VerifierPool(cfg.task, cfg.verify.timeout_s, cfg.verify.processes)
 
 
 def run(cfg: RunConfig, on_step=None) -> dict:
     """Train for cfg.train.steps; `on_step(step, scored, metrics, seconds)` replaces the printed line.
     The paths the config names are checked first (`preflight`)."""
     preflight(cfg)
+    with verifier_pool(cfg) as verifier:
+        return _train(cfg, verifier, on_step)
+
+
+def _train(cfg: RunConfig, verifier: VerifierPool, on_step) -> dict:
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
     policy, tokenizer = load_policy(cfg.model)
@@ -77,7 +87,7 @@ def run(cfg: RunConfig, on_step=None) -> dict:
     learner = Learner.build(cfg.learn_settings(), policy,
                             micro_rows(cfg, Topology.single_process(policy.device), policy.device))
     first, stream = core.resume(cfg.checkpoint.resume, learner.load)
-    generate, mu, task = local_generate(cfg, policy, tokenizer, core.task), cfg.iterations, core.task
+    generate, mu, task = local_generate(cfg, policy, tokenizer, core.task, verifier), cfg.iterations, core.task
     before = core.evaluate(first, generate) if cfg.eval.before else []
     for step in range(first, cfg.train.steps):
         t0 = t1 = t2 = time.perf_counter()  # a step that reuses its batch samples and scores nothing
@@ -85,7 +95,7 @@ def run(cfg: RunConfig, on_step=None) -> dict:
             gen = batch_generator(cfg.train.seed, step // mu, 0, policy.device)
             rollout, rows = sample_batch(cfg, policy, tokenizer, task, stream.next(cfg.train.prompts_per_step), gen)
             t1 = time.perf_counter()
-            scored, verdicts = score_batch(cfg, tokenizer, task, rollout, rows)
+            scored, verdicts = score_batch(tokenizer, rollout, rows, verifier)
             t2 = time.perf_counter()
             learner.prepare(scored)
         metrics = learner.step(step % mu)

@@ -13,6 +13,7 @@ Prompt styles: d1's, one-line ("compact", Countdown and Sudoku) and AGRPO's (a s
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,16 @@ def content_id(task: str, *parts: str) -> str:
     """A stable id from the example's content (independent of file order)."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return f"{task}/{digest[:16]}"
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    """A short one-line rendering of a value read from a file, for error messages (never raises:
+    an integer too long to print, or any other value JSON cannot write, shows as its type)."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_choice(value: str, valid: Iterable[str], what: str) -> str:

@@ -6,7 +6,6 @@ Scoring: d1 `eval/parse_and_get_acc.py` `parse_countdown_answers`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
 from dllmrl_core.tasks.arithmetic import d1_allowed_chars, evaluate_arithmetic, integer_literals
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, describe
 from dllmrl_core.tasks.countdown_gen import solve_countdown
 from dllmrl_core.tasks.hendrycks import balanced_boxed, boxed_answer, has_box
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -35,6 +34,19 @@ class CountdownExample:
     @property
     def id(self) -> str:
         return f"countdown/{','.join(map(str, self.numbers))}->{self.target}"
+
+
+def _integer(value: Any) -> int:
+    """An integer from a data file: an int, an integral finite float or a decimal string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{describe(value)} is not an integer")
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):  # "1.5", nan, inf, more digits than int() reads
+        raise ValueError(f"{describe(value)} is not an integer") from None
+    if isinstance(value, float) and value != number:
+        raise ValueError(f"{describe(value)} is not an integer")
+    return number
 
 
 def d1_numbers_match(expr: str, numbers: tuple[int, ...]) -> bool:
@@ -122,23 +134,23 @@ class CountdownTask(PaperTask[CountdownExample]):
 
     @staticmethod
     def _example(numbers: Any, target: Any) -> CountdownExample:
-        values = [*numbers, target]
-        if any(isinstance(v, bool) for v in values):
-            raise ValueError("booleans are not numbers")
-        ints = [int(v) for v in values]
-        if any(isinstance(v, float) and v != int(v) for v in values) or len(ints) < 3:
+        if not isinstance(numbers, (list, tuple)) or len(numbers) < 2:
             raise ValueError("need at least two integer numbers and an integer target")
+        ints = [_integer(v) for v in (*numbers, target)]
         return CountdownExample(numbers=tuple(ints[:-1]), target=ints[-1])
 
     def from_d1_record(self, question: str, ground_truth: Any) -> CountdownExample:
         """d1 stores ground_truth as [numbers, target]; it falls back to "Numbers: [..]" /
         "Target: N" in the question text."""
         if isinstance(ground_truth, list) and len(ground_truth) == 2 and isinstance(ground_truth[0], list):
-            return self._example(ground_truth[0], ground_truth[1])
+            try:
+                return self._example(ground_truth[0], ground_truth[1])
+            except ValueError as err:
+                raise ValueError(f"ground_truth {describe(ground_truth)} is not [numbers, target]: {err}") from None
         nums = re.search(r"Numbers: \[([\d, ]+)\]", question, re.IGNORECASE)
         target = re.search(r"Target: (\d+)", question, re.IGNORECASE)
         if nums is None or target is None:
-            raise ValueError(f"ground_truth {json.dumps(ground_truth)[:60]} is not [numbers, target] "
+            raise ValueError(f"ground_truth {describe(ground_truth)} is not [numbers, target] "
                              "(not a countdown generations file?)")
         return self._example([int(x) for x in nums.group(1).split(",")], int(target.group(1)))
 

@@ -6,13 +6,14 @@ Scoring: d1 `eval/parse_and_get_acc.py` `parse_gsm_answers`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id, describe
 from dllmrl_core.tasks.equivalence import last_number, numbers_close, numeric_equivalent, parse_plain_number
 from dllmrl_core.tasks.hendrycks import balanced_boxed
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -103,6 +104,14 @@ def _fixed_reward_answer(text: str) -> str | None:
     return (block if boxed is None else boxed).strip()
 
 
+def _finite(value: int | float) -> bool:
+    """Whether a number is a finite float (an int too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class GSM8KTask(PaperTask[GSM8KExample]):
     name = "gsm8k"
 
@@ -122,8 +131,8 @@ class GSM8KTask(PaperTask[GSM8KExample]):
     def from_d1_record(self, question: str, ground_truth: Any) -> GSM8KExample:
         if ground_truth is None:  # d1 could not parse the reference (a negative answer)
             return GSM8KExample(question=question, answer="")
-        if isinstance(ground_truth, bool) or not isinstance(ground_truth, (int, float)):
-            raise ValueError(f"ground_truth {ground_truth!r} is not a number (not a gsm8k generations file?)")
+        if isinstance(ground_truth, bool) or not isinstance(ground_truth, (int, float)) or not _finite(ground_truth):
+            raise ValueError(f"ground_truth {describe(ground_truth)} is not a number (not a gsm8k generations file?)")
         value = float(ground_truth)
         answer = str(int(value)) if value.is_integer() else repr(value)
         return GSM8KExample(question=question, answer=answer)

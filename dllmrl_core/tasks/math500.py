@@ -16,7 +16,7 @@ from pydantic import Field
 from dllmrl_core.contract.configbase import ConfigModel
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, content_id, describe
 from dllmrl_core.tasks.equivalence import math_equivalent
 from dllmrl_core.tasks.hendrycks import boxed_answer, has_box, is_equiv
 from dllmrl_core.tasks.results import EvalScore, RewardResult
@@ -100,7 +100,7 @@ class Math500Task(PaperTask[MathExample]):
 
     def from_d1_record(self, question: str, ground_truth: Any) -> MathExample:
         if not isinstance(ground_truth, str):
-            raise ValueError(f"ground_truth {ground_truth!r} is not a string (not a math generations file?)")
+            raise ValueError(f"ground_truth {describe(ground_truth)} is not a string (not a math generations file?)")
         return MathExample(problem=question, solution="\\boxed{" + ground_truth + "}", answer=ground_truth)
 
     def d1_record(self, example: MathExample) -> tuple[str, Any]:

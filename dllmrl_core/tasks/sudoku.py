@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dllmrl_core.tasks import agrpo, prompts, tags
-from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice
+from dllmrl_core.tasks.base import EVAL_PROTOCOLS, PaperTask, check_choice, describe
 from dllmrl_core.tasks.results import EvalScore, RewardResult
 from dllmrl_core.tasks.sudoku_gen import is_valid_grid
 
@@ -142,7 +142,7 @@ class SudokuTask(PaperTask[SudokuExample]):
         """d1 reads the puzzle from the question: its first 16 characters if they are digits,
         else after "Sudoku puzzle: "."""
         if not isinstance(ground_truth, str):
-            raise ValueError(f"ground_truth {ground_truth!r} is not a solution string (not a sudoku file?)")
+            raise ValueError(f"ground_truth {describe(ground_truth)} is not a solution string (not a sudoku file?)")
         head = question[:16]
         if len(head) == 16 and all(ch.isdigit() for ch in head):
             puzzle = head

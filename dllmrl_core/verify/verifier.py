@@ -1,6 +1,6 @@
 """The per-item function reward workers run: the training reward and the evaluation score of one
-decoded completion, and `serve`, the loop a verifier process runs (the Ray reward actors start it
-under a per-item time limit).
+decoded completion, and `serve`, the loop a verifier process runs (`VerifierPool` in `pool.py`
+starts it under a per-item time limit, for every verification path).
 
 Kept free of torch so that verifier processes start quickly.
 """

@@ -125,6 +125,9 @@ def test_loaders_jsonl_and_parquet(tmp_path):
     ("9^{9^{9}}", True), ("9^9^9", True), ("2^{10}", False), ("2^{100}", True), ("(x+1)^{99}", True),
     ("x^{12}+1", False), ("10!", True), ("\\sum_{n=1}^{5} n", True), ("\\cos(\\sin(\\tan x))", True),
     ("\\frac{\\sqrt{3}}{2}", False), ("1" * 41, True), ("((((((1))))))", True), ("x" * 201, True), ("2**3", True),
+    ("(((99^{99})^{99})^{99})^{99}", True), ("{(9^{9})}^{9}", True), ("(x^2+1)^2", True), ("(x+1)^2", False),
+    ("\\left(2^{3}\\right) ^ {2}", True), ("\\exp(\\exp(10^{10}))", True), ("\\exp(\\exp(99))", True),
+    ("\\exp(2)", False), ("9^(9^(9^9))", True), ("\\Gamma(10^{10})", True), ("2^(10)", False),
 ])
 def test_math_verify_guard(expr, risky):
     assert too_risky(expr) == risky

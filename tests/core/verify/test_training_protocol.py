@@ -4,7 +4,7 @@ import threading
 from multiprocessing import Pipe
 
 from dllmrl_core.contract.verdict import TRAINING_PROTOCOL, VerifyItem
-from dllmrl_core.tasks import get_task
+from dllmrl_core.tasks import TaskConfig, get_task
 from dllmrl_core.tasks.countdown import CountdownExample
 from dllmrl_core.verify.verifier import serve, verify
 
@@ -25,7 +25,8 @@ def test_the_verifier_process_honours_each_items_protocol():
     task, example = get_task("countdown"), CountdownExample((3, 7, 9), 13, "9+7-3")
     text = ANSWER
     ours, theirs = Pipe()
-    worker = threading.Thread(target=serve, args=(theirs, "countdown", "d1", "d1"))
+    config = TaskConfig.parse({"name": "countdown", "reward_set": "d1", "eval_protocol": "d1"})
+    worker = threading.Thread(target=serve, args=(theirs, config))
     worker.start()
     ours.send((0, VerifyItem(text, example)))
     ours.send((1, VerifyItem(text, example, TRAINING_PROTOCOL)))
