@@ -130,7 +130,7 @@ def test_stale_rollouts_with_a_learner_side_old_policy_are_announced(name):
 def test_launch_prints_the_staleness_warning_once_before_starting(tmp_path, monkeypatch, capsys):
     import services.launch as launch
 
-    monkeypatch.setattr(launch, "connect", lambda cfg: False)
+    monkeypatch.setattr(launch, "connect", lambda cfg, address=None: False)
     monkeypatch.setattr(launch, "run", lambda cfg: {})
     args = [str(ROOT / "configs" / "tiny_countdown.yaml"), "algorithm.name=dispo", "train.max_staleness=1",
             "warm_start=null", "plan.enforce=false", "status.enabled=false", f"checkpoint.dir={tmp_path}"]

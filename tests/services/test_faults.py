@@ -145,10 +145,11 @@ def test_a_learner_placement_group_not_ready_in_time_is_retried_and_reported(ray
     blocker = placement_group([{"GPU": 4}])  # every GPU of the session's cluster
     ray.get(blocker.ready(), timeout=60)
     cfg = run_config(warm_dir, tmp_path, steps=1, status={"enabled": True},
-                     learner={"num_gpus_per_worker": 1, "placement_timeout_s": 1, "max_restarts": 5})
+                     learner={"num_gpus_per_worker": 1, "placement_timeout_s": 1, "max_restarts": 5,
+                              "restart_backoff_s": 0.1})
     try:
         thread, result = start(cfg, "t-pgwait/")
-        status = wait_for(status_url(ray, "t-pgwait/"), lambda s: s.get("learner_restarts", 0) >= 1,
+        status = wait_for(status_url(ray, "t-pgwait/"), lambda s: s["totals"]["learner_restarts"] >= 1,
                           "a learner failure")
     finally:
         remove_placement_group(blocker)
