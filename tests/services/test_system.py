@@ -50,7 +50,7 @@ def step_records(run) -> list[dict]:
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "learner/loss" in r]
 
 
-@pytest.mark.parametrize("name", list(OBJECTIVES))
+@pytest.mark.parametrize("name", [name for name in OBJECTIVES if name != "diffu_grpo"])  # that one: the test above
 def test_every_method_trains_through_ray_as_in_the_loop(ray_session, warm_dir, tmp_path, name):
     """Each registered method (CPU-test size, a KL wherever there is one): rollout worker, reward actor and
     learner give the single-process loop's adapter."""

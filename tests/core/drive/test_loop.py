@@ -93,20 +93,23 @@ def test_cli_prints_the_json_summary_last(warm_dir, tmp_path):
     assert {"reward_mean", "adapter_sha256", "adapter_norm"} <= set(summary)
 
 
-def test_the_cli_trains_every_method_from_the_tiny_config_into_its_own_adapter(warm_dir, tmp_path):
+def test_the_cli_trains_every_method_from_the_tiny_config_into_its_own_adapter(warm_dir, tmp_path, monkeypatch, capsys):
     """`python -m dllmrl_core.loop configs/tiny_countdown.yaml algorithm.name=M train.steps=2` for every
     registered method (on the tests' warm start and its two-number task, so that some answers are right and
-    SAPO's process reward is not zero; evaluation off): each trains, and no two adapters agree."""
+    SAPO's process reward is not zero; evaluation off): each trains, and no two adapters agree. The command's
+    `main` runs in this process (its run as a subprocess: test_cli_prints_the_json_summary_last)."""
+    from dllmrl_core.drive.loop import main
+
+    monkeypatch.chdir(ROOT)
     warm = [f"model.path={warm_dir}", "warm_start=null", "eval.before=false", "eval.after=false",
             *(f"task.countdown.{k}={v}" for k, v in WARM_TASK["countdown"].items())]
     digests = {}
     for name in OBJECTIVES:
-        out = subprocess.run([sys.executable, "-m", "dllmrl_core.loop", "configs/tiny_countdown.yaml",
-                              f"algorithm.name={name}", "train.steps=2", *warm, f"checkpoint.dir={tmp_path / name}"],
-                             capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""},
-                             cwd=ROOT)
-        assert out.returncode == 0, f"{name}: {out.stderr[-2000:]}"
-        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        code = main(["configs/tiny_countdown.yaml", f"algorithm.name={name}", "train.steps=2", *warm,
+                     f"checkpoint.dir={tmp_path / name}"])
+        out = capsys.readouterr()
+        assert code == 0, f"{name}: {out.err[-2000:]}"
+        summary = json.loads(out.out.strip().splitlines()[-1])
         assert summary["algorithm"] == name and summary["steps"] == 2
         digests[name] = summary["adapter_sha256"]
     assert len(set(digests.values())) == len(OBJECTIVES), digests
