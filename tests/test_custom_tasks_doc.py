@@ -1,7 +1,6 @@
 """docs/custom-tasks.md, executed as written: its files are written into an empty directory and each
-of its commands runs there (two-step runs through services.launch, RAY_ADDRESS=local: two private
-Ray instances, minutes on 2 cores, so `slow`). The default run trains the same files for two steps
-with the single-process loop, in-process."""
+of its commands runs there (two-step runs through services.launch, each on its own private Ray
+instance: about 45 s on 2 cores)."""
 
 import json
 import os
@@ -32,8 +31,8 @@ def blocks() -> tuple[dict[str, str], list[str]]:
 def test_the_page_has_both_walk_throughs():
     files, commands = blocks()
     assert {"arith.py", "arith.jsonl", "arith_plugin.yaml", "sums.jsonl", "sums_generic.yaml"} <= set(files)
-    assert commands == ["RAY_ADDRESS=local python -m services.launch arith_plugin.yaml train.steps=2",
-                        "RAY_ADDRESS=local python -m services.launch sums_generic.yaml train.steps=2"]
+    assert commands == ["python -m services.launch arith_plugin.yaml train.steps=2",
+                        "python -m services.launch sums_generic.yaml train.steps=2"]
 
 
 def write_page(tmp_path: Path, tiny_dir: Path) -> list[str]:
@@ -46,25 +45,6 @@ def write_page(tmp_path: Path, tiny_dir: Path) -> list[str]:
     return commands
 
 
-def test_the_pages_configs_train_two_steps_in_the_single_process_loop(tmp_path, tiny_dir, monkeypatch):
-    from dllmrl_core.drive.config import load_run_config
-    from dllmrl_core.drive.loop import run
-    from dllmrl_core.drive.preflight import preflight
-    from dllmrl_core.tasks import registry
-
-    write_page(tmp_path, tiny_dir)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m` puts the current directory first
-    for config in ("arith_plugin.yaml", "sums_generic.yaml"):
-        cfg = load_run_config(config, ["train.steps=2", "eval.after=false"])
-        preflight(cfg)
-        summary = run(cfg, on_step=lambda *a: None)
-        assert summary["steps"] == 2 and summary["skipped_rows"] == 0, config
-    sys.modules.pop("arith", None)
-    registry._plugin.cache_clear()
-
-
-@pytest.mark.slow
 def test_every_command_of_the_page_runs_as_written(tmp_path, tiny_dir):
     commands = write_page(tmp_path, tiny_dir)
     bin_dir = str(Path(sys.executable).parent)  # `python` is this environment's; the package is this checkout
@@ -81,4 +61,4 @@ def test_every_command_of_the_page_runs_as_written(tmp_path, tiny_dir):
     for run in ("arith-plugin", "sums-generic"):
         logged = [json.loads(line) for line in (tmp_path / "runs" / run / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in logged if "reward/mean" in r] == [1, 2]
-        assert all("reward/zero_adv_share" in r for r in logged if "reward/mean" in r)
+        assert all("rollout/zero_adv_share" in r for r in logged if "reward/mean" in r)

@@ -29,7 +29,10 @@ def serve(conn, config: TaskConfig) -> None:
     task comes from its config here, by name (a plug-in task is imported in this process)."""
     task, reward_set, protocol = config.task, config.reward_set, config.eval_protocol
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except EOFError:  # the pool's owner is gone (a killed actor): nothing left to verify
+            return
         if job is None:
             return
         index, item = job
