@@ -92,7 +92,9 @@ def test_block_masks_follow_spgs_block_random_process():
             b = first // 4                                           # the chosen block holds the first masked token
             assert b < (n - 1) // 4 + 1 and row[(b + 1) * 4:].all()  # a block with tokens; all later blocks masked
             m = min(4, n - 4 * b)
-            assert 1 <= int(row[4 * b: 4 * b + m].sum()) <= m and row[4 * b + m: 4 * b + 4].all()
+            k = int(row[4 * b: 4 * b + m].sum())                     # tokens masked in the chosen block
+            assert 1 <= k <= m, (i, k, m)
+            assert row[4 * b + m: 4 * b + 4].all()                  # its padding positions are masked
             assert not row[:4 * b].any()
     # |o| 6: the first permutation of the 2 blocks gives copies 0 and 1 different blocks
     chosen = torch.stack([masked[i, :2].float().argmax(-1) // 4 for i in range(0, 400, 2)])

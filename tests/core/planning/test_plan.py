@@ -127,7 +127,9 @@ def test_auto_micro_batch_is_the_largest_that_fits():
         return resident + max(sum(i.bytes for i in items) for items in
                               learner_phases(cfg, s, prec, cfg.learner.num_workers, m).values())
 
-    assert 1 < micro < 768 and peak(micro) <= cap < peak(micro + 1)
+    assert 1 < micro < 768, micro
+    assert peak(micro) <= cap, (peak(micro), cap)  # it fits
+    assert peak(micro + 1) > cap, (peak(micro + 1), cap)  # one row more does not
     assert auto_micro_rows(cfg, cfg.topology(), gpu_memory_gib=141.0) > micro  # an H200 takes more rows
     tiny = load_system_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto"])
     assert auto_micro_rows(tiny, tiny.topology()) == 8 * 8 * 4  # CPU: every row (8 prompts x G 8 x AGRPO k 4)
