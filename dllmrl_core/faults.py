@@ -25,7 +25,6 @@ import os
 from pathlib import Path
 
 ENV = "DLLMRL_TEST_FAULTS"
-SITES = ("rollout.generate", "reward.verify", "learner.learn", "learner.publish", "checkpoint.write")
 EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 

@@ -120,15 +120,14 @@ class GenericTask(Task[GenericExample]):
             raise ValueError(f"task.generic.template: cannot fill it from a row "
                              f"({type(err).__name__}: {err})") from None
 
-    def values(self, completion: str, example: GenericExample) -> dict[str, float]:
-        """Each reward's unweighted value, by config name."""
-        return {spec.name: float(fn(completion, example)) for spec, fn in self.rewards}
-
     def reward(self, completion: str, example: GenericExample) -> RewardResult:
-        values = self.values(completion, example)
-        return RewardResult.of(**{spec.label: spec.weight * values[spec.name] for spec, _ in self.rewards})
+        return RewardResult.of(**{spec.label: spec.weight * float(fn(completion, example))
+                                  for spec, fn in self.rewards})
 
     def score(self, completion: str, example: GenericExample, protocol: str = "d1") -> EvalScore:
-        value = self.values(completion, example)[self.scorer]
+        """Correct when the `score_with` reward reaches 1; only that reward runs (a code_tests reward
+        starts a sandboxed process, so the others are not run again here)."""
+        fn = next(fn for spec, fn in self.rewards if spec.name == self.scorer)
+        value = float(fn(completion, example))
         answer = self.extraction.answer(completion)
         return EvalScore(correct=float(value >= 1.0), total=1.0, well_formed=answer is not None, extracted=answer)
