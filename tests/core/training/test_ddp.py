@@ -27,6 +27,7 @@ def rank_main(rank: int, world: int, port: int, out: str) -> None:
     ddp(torch.full((3, 4), float(rank + 1))).sum().backward()
     grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
     torch.save({"wrapped": wrapped, "grads": grads}, f"{out}/rank{rank}.pt")
+    torch.distributed.barrier()  # neither rank tears gloo down while the other still uses it (a SIGABRT, seen twice)
     torch.distributed.destroy_process_group()
 
 
