@@ -161,23 +161,40 @@ def final_reward(result: dict) -> float:
     return statistics.fmean(rewards[-max(1, len(rewards) // 4):])
 
 
+def collapsed(result: dict) -> bool:
+    """The run ended with less than half the training reward of its first quarter."""
+    rewards = [r for _, r in result["reward"]]
+    return final_reward(result) < 0.5 * statistics.fmean(rewards[:max(1, len(rewards) // 4)])
+
+
 def with_lr(method: str, lr: str) -> str:
     return f"{method}{',' if ':' in method else ':'}optim.lr={lr}"
 
 
+def lower(lr: str) -> str:
+    """The next lr down the sweep: a third, written as 1e-4 rather than 0.0001."""
+    mantissa, _, exponent = f"{float(lr) / 3:.0e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def choose_lrs(methods: list[str], args) -> tuple[dict[str, str], dict[str, dict[str, dict]]]:
-    """Run every method at every --lrs value at --sweep-seed; each method's label at the lr whose run
-    ends with the highest training reward (ties: the smaller lr), and the sweep's figures."""
+    """Run every method at every --lrs value at --sweep-seed, then at a third of its lowest lr for as
+    long as that one collapsed (at most --extend times); each method's label at the lr whose run ends
+    with the highest training reward (ties: the smaller lr), and the sweep's figures {method: {lr: run}}."""
     if not args.lrs:
         return {m: m for m in methods}, {}
-    specs = {(m, lr): Spec(with_lr(m, lr), args.sweep_seed) for m in methods for lr in args.lrs}
-    done = execute(list(specs.values()), args)
-    sweep = {m: {lr: done[specs[m, lr]] for lr in args.lrs if specs[m, lr] in done} for m in methods}
-    chosen = {}
-    for m, runs in sweep.items():
-        if runs:
-            best = max(runs, key=lambda lr: (final_reward(runs[lr]), -float(lr)))
-            chosen[m] = with_lr(m, best)
+    sweep: dict[str, dict[str, dict]] = {m: {} for m in methods}
+    todo = {m: list(args.lrs) for m in methods}
+    for _ in range(args.extend + 1):
+        specs = {(m, lr): Spec(with_lr(m, lr), args.sweep_seed) for m, lrs in todo.items() for lr in lrs}
+        done = execute(list(specs.values()), args)
+        for (m, lr), spec in specs.items():
+            if spec in done:
+                sweep[m][lr] = done[spec]
+        lowest = {m: min(runs, key=float) for m, runs in sweep.items() if runs}
+        todo = {m: [lower(lr)] for m, lr in lowest.items() if collapsed(sweep[m][lr])}
+    chosen = {m: with_lr(m, max(runs, key=lambda lr: (final_reward(runs[lr]), -float(lr))))
+              for m, runs in sweep.items() if runs}
     return chosen, sweep
 
 
@@ -238,11 +255,12 @@ def pairs_table(results: dict[str, list[dict]]) -> str:
     return "\n".join(rows)
 
 
-def sweep_table(sweep: dict[str, dict[str, dict]], chosen: dict[str, str], lrs: list[str]) -> str:
+def sweep_table(sweep: dict[str, dict[str, dict]], chosen: dict[str, str]) -> str:
+    lrs = sorted({lr for runs in sweep.values() for lr in runs}, key=float)
     rows = ["| method | " + " | ".join(f"lr {lr}" for lr in lrs) + " | chosen |", "|---" * (len(lrs) + 2) + "|"]
     for m, runs in sweep.items():
-        cells = [f"{final_reward(runs[lr]):.3f} ({runs[lr]['accuracy_after']:.1f}%)" if lr in runs else "—"
-                 for lr in lrs]
+        cells = [f"{final_reward(runs[lr]):.3f} ({runs[lr]['accuracy_after']:.1f}%"
+                 f"{', collapsed' if collapsed(runs[lr]) else ''})" if lr in runs else "—" for lr in lrs]
         rows.append(f"| {m} | " + " | ".join(cells) + f" | {chosen.get(m, '—').partition('optim.lr=')[2]} |")
     return "\n".join(rows)
 
@@ -286,6 +304,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="learning-rate sweep: each method first runs at each of these at --sweep-seed; "
                              "the seeds then run at the one whose run ends with the highest training reward")
     parser.add_argument("--sweep-seed", type=int, default=100, help="the sweep's seed (not one of --seeds)")
+    parser.add_argument("--extend", type=int, default=1,
+                        help="times the sweep may go down by a third where its lowest lr collapsed")
     parser.add_argument("--reference", help="the method the paired differences are taken against (default: first)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's)")
@@ -302,8 +322,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--sweep-seed {args.sweep_seed} is one of --seeds: the chosen lr would be judged on its own run")
     if args.reference is not None and args.reference not in [m.partition(":")[0] for m in args.methods]:
         parser.error(f"--reference: {args.reference!r} is not among --methods")
-    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--jobs and --threads must be at least 1")
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1) or args.extend < 0:
+        parser.error("--jobs and --threads must be at least 1, --extend at least 0")
     return args
 
 
@@ -335,13 +355,14 @@ def write_docs(args, base: RunConfig, results: dict[str, list[dict]], sweep: dic
     plot(results, before, docs / "compare_curve.png")
     command = " ".join(["python scripts/compare_methods.py", args.config, *args.overrides, "--methods",
                         *args.methods, "--steps", str(args.steps), "--seeds", *map(str, args.seeds),
-                        "--evals", str(args.evals), *(["--lrs", *args.lrs, "--sweep-seed", str(args.sweep_seed)]
-                                                      if args.lrs else []),
+                        "--evals", str(args.evals), *(["--lrs", *args.lrs, "--sweep-seed", str(args.sweep_seed),
+                                                       "--extend", str(args.extend)] if args.lrs else []),
                         *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
                         *(["--threads", str(args.threads)] if args.threads else [])])
     n_eval, rollouts = base.eval.num_examples, base.train.prompts_per_step * base.train.group_size
     reference = next((label for label in results if label.partition(":")[0] == args.reference), next(iter(results)))
-    sweep_text = (SWEEP.format(lrs=", ".join(args.lrs), seed=args.sweep_seed, table=sweep_table(sweep, chosen, args.lrs))
+    sweep_text = (SWEEP.format(lrs=", ".join(args.lrs), seed=args.sweep_seed, extend=args.extend,
+                               table=sweep_table(sweep, chosen))
                   if sweep else f"Every method at the config's lr ({base.optim.lr}).\n")
     out = docs / "RESULTS.md"
     # the hand-written reading of the tables survives a regeneration (--reuse, --report-only)
@@ -386,10 +407,11 @@ Reproduce:
 {pairs}
 
 """
-SWEEP = """Each method ran at lr {lrs} at seed {seed} (not one of the reported seeds); it is reported at the
-lr whose run ended with the highest training reward (mean of the last quarter of steps), so no
-held-out problem took part in the choice. Cells: final training reward (held-out accuracy after, for
-information).
+SWEEP = """Each method ran at lr {lrs} at seed {seed} (not one of the reported seeds), and at a third of its
+lowest lr where that run collapsed (ended below half the training reward of its first quarter; at
+most {extend} time(s)). It is reported at the lr whose run ended with the highest training reward
+(mean of the last quarter of steps), so no held-out problem took part in the choice. Cells: final
+training reward (held-out accuracy after, for information; — not run).
 
 {table}
 

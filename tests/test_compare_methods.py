@@ -39,6 +39,25 @@ def test_final_reward_is_the_last_quarter():
     assert compare.final_reward(result) == pytest.approx(0.5)  # mean of the last 2 of 8
 
 
+def test_the_sweep_goes_down_where_its_lowest_lr_collapsed(monkeypatch):
+    def curve(start, end):  # 8 steps: the first quarter at `start`, the last at `end`
+        return {"reward": [(i, start if i < 2 else end) for i in range(8)], "accuracy_after": 0.0}
+    finals = {("wd1", "3e-4"): curve(0.3, 0.0), ("wd1", "1e-3"): curve(0.3, 0.0), ("wd1", "1e-4"): curve(0.3, 0.2),
+              ("agrpo", "3e-4"): curve(0.3, 0.2), ("agrpo", "1e-3"): curve(0.3, 0.4)}
+    ran = []
+
+    def execute(specs, args):
+        ran.append(sorted(s.label for s in specs))
+        return {s: finals[s.method, s.label.partition("optim.lr=")[2]] for s in specs}
+    monkeypatch.setattr(compare, "execute", execute)
+    args = compare.parse_args(["cfg.yaml", "--lrs", "3e-4", "1e-3", "--methods", "wd1", "agrpo"])
+    chosen, sweep = compare.choose_lrs(args.methods, args)
+    assert ran[1] == ["wd1:optim.lr=1e-4"]  # only wd1's lowest (0.15 < ½ · 0.3) collapsed; agrpo's did not
+    assert chosen == {"wd1": "wd1:optim.lr=1e-4", "agrpo": "agrpo:optim.lr=1e-3"}
+    assert sorted(sweep["wd1"]) == ["1e-3", "1e-4", "3e-4"]
+    assert (compare.lower("1e-3"), compare.lower("3e-4")) == ("3e-4", "1e-4")
+
+
 def test_a_bad_command_line_is_one_error(capsys):
     for argv, words in ((["cfg.yaml", "--methods", "grpo"], "unknown method 'grpo'"),
                         (["cfg.yaml", "--lrs", "1e-3", "--seeds", "100"], "--sweep-seed 100 is one of --seeds"),
