@@ -80,10 +80,17 @@ def run_one(cfg: RunConfig, counter: ForwardCounter) -> dict:
     records = [json.loads(x) for x in (Path(cfg.checkpoint.dir) / "metrics.jsonl").read_text().splitlines()]
     curve = [(r["step"], r["eval/accuracy"]) for r in records if "eval/accuracy" in r]
     result = {**summary, "run_s": round(time.perf_counter() - start, 1), "train_s": round(sum(step_s), 1),
-              "seed": cfg.train.seed, "forward_sequences": counter.sequences, "forward_tokens": counter.tokens, "curve": curve,
+              "seed": cfg.train.seed, "step_s": median_step_s(Path(cfg.checkpoint.dir)),
+              "forward_sequences": counter.sequences, "forward_tokens": counter.tokens, "curve": curve,
               "reward": [(r["step"], r["reward/mean"]) for r in records if "reward/mean" in r]}
     (Path(cfg.checkpoint.dir) / RESULT).write_text(json.dumps(result))
     return result
+
+
+def median_step_s(run_dir: Path) -> float:
+    """Median seconds per optimizer step (a run paused for a while still reads true)."""
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return statistics.median(r["time/step_s"] for r in records if "time/step_s" in r)
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def execute(specs: list[Spec], args) -> dict[Spec, dict]:
     for spec in specs:
         done = Path(spec.directory(args.runs)) / RESULT
         if (args.reuse or args.report_only) and done.is_file():
-            results[spec] = {"seed": spec.seed, **json.loads(done.read_text())}
+            results[spec] = {"seed": spec.seed, "step_s": median_step_s(done.parent), **json.loads(done.read_text())}
         elif not args.report_only:
             todo.append(spec)
     if args.jobs == 1:
@@ -220,7 +227,7 @@ def resolved(mean: float, ci: float) -> bool:
 
 def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
     rows = ["| method | lr | seeds | held-out accuracy after (%) | Δ vs warm start (points) | "
-            f"Δ vs {reference}, paired (points) | well-formed after (%) | per-seed after | train s / step | "
+            f"Δ vs {reference}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
             "forward sequences / step |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, runs in results.items():
         after, ci = mean_ci([r["accuracy_after"] for r in runs])
@@ -229,7 +236,7 @@ def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
         vs = "—" if label == reference else f"{ref:+.1f} ± {rci:.1f}" + (" ✓" if resolved(ref, rci) else "")
         wf = statistics.fmean(r["well_formed_after"] for r in runs)
         per_seed = ", ".join(f"{r['accuracy_after']:.1f}" for r in runs)
-        sps = statistics.fmean(r["train_s"] for r in runs) / steps
+        sps = statistics.fmean(r["step_s"] for r in runs)
         fwd = statistics.fmean(r["forward_sequences"] for r in runs) / steps
         lr = label.partition("optim.lr=")[2].partition(",")[0] or "config"
         rows.append(f"| {label.partition(':')[0]} | {lr} | {len(runs)} | {after:.1f} ± {ci:.1f} | "
@@ -385,7 +392,8 @@ warm start scores **{before:.1f}%**. ± is the 95% interval over seeds (Student 
 are over per-seed differences (runs with the same seed train on the same prompts), and ✓ marks an
 interval that excludes zero. Forward sequences per step (sequences through the network in rollout,
 branching and the learner; evaluation excluded) are what a step costs each method, independent of
-the machine; train seconds per step ({jobs}) depend on the machine and on what else ran on it.
+the machine; seconds per step (median over steps, {jobs}) depend on the machine and on what else
+ran on it.
 
 Reproduce:
 
