@@ -342,12 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods:  # every config error before any run starts
         spec_config(Spec(method, args.seeds[0]), args)
     chosen, sweep = choose_lrs(args.methods, args)
-    specs = [Spec(chosen[m], seed) for m in args.methods if m in chosen for seed in args.seeds]
+    # seed by seed, so an interrupted comparison (--report-only) has as many seeds of every method
+    specs = [Spec(chosen[m], seed) for seed in args.seeds for m in args.methods if m in chosen]
     done = execute(specs, args)
     results: dict[str, list[dict]] = {}
-    for spec in specs:
-        if spec in done:
-            results.setdefault(spec.label, []).append(done[spec])
+    for label in (chosen[m] for m in args.methods if m in chosen):  # rows in --methods order
+        runs = [done[spec] for spec in specs if spec.label == label and spec in done]
+        if runs:
+            results[label] = runs
     write_docs(args, base, results, sweep, chosen)
     print(json.dumps({label: [{k: r[k] for k in ("seed", "accuracy_before", "accuracy_after", "delta", "run_s",
                                                  "forward_sequences")} for r in runs]
