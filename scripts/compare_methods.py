@@ -227,7 +227,7 @@ def resolved(mean: float, ci: float) -> bool:
 
 def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
     rows = ["| method | lr | seeds | held-out accuracy after (%) | Δ vs warm start (points) | "
-            f"Δ vs {reference}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
+            f"Δ vs {reference.partition(':')[0]}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
             "forward sequences / step |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, runs in results.items():
         after, ci = mean_ci([r["accuracy_after"] for r in runs])
