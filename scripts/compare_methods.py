@@ -366,6 +366,7 @@ def write_docs(args, base: RunConfig, results: dict[str, list[dict]], sweep: dic
                         *args.methods, "--steps", str(args.steps), "--seeds", *map(str, args.seeds),
                         "--evals", str(args.evals), *(["--lrs", *args.lrs, "--sweep-seed", str(args.sweep_seed),
                                                        "--extend", str(args.extend)] if args.lrs else []),
+                        *(["--reference", args.reference] if args.reference else []),
                         *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
                         *(["--threads", str(args.threads)] if args.threads else [])])
     n_eval, rollouts = base.eval.num_examples, base.train.prompts_per_step * base.train.group_size
