@@ -127,7 +127,8 @@ def test_auto_micro_batch_is_the_largest_that_fits():
         return resident + max(sum(i.bytes for i in items) for items in
                               learner_phases(cfg, s, prec, cfg.learner.num_workers, m).values())
 
-    assert 1 < micro < 768, micro
+    assert micro > 1, micro  # more than one row per micro-batch
+    assert micro < 768, micro  # and fewer than the rank's 768
     assert peak(micro) <= cap, (peak(micro), cap)  # it fits
     assert peak(micro + 1) > cap, (peak(micro + 1), cap)  # one row more does not
     assert auto_micro_rows(cfg, cfg.topology(), gpu_memory_gib=141.0) > micro  # an H200 takes more rows
