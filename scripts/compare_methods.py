@@ -77,19 +77,22 @@ def run_one(cfg: RunConfig, counter: ForwardCounter) -> dict:
     counter.sequences = counter.tokens = 0
     start, step_s = time.perf_counter(), []
     summary = loop.run(cfg, on_step=lambda step, scored, metrics, seconds: step_s.append(seconds))
-    records = [json.loads(x) for x in (Path(cfg.checkpoint.dir) / "metrics.jsonl").read_text().splitlines()]
+    records = read_records(Path(cfg.checkpoint.dir))
     curve = [(r["step"], r["eval/accuracy"]) for r in records if "eval/accuracy" in r]
     result = {**summary, "run_s": round(time.perf_counter() - start, 1), "train_s": round(sum(step_s), 1),
-              "seed": cfg.train.seed, "step_s": median_step_s(Path(cfg.checkpoint.dir)),
+              "seed": cfg.train.seed, "step_s": median_step_s(records),
               "forward_sequences": counter.sequences, "forward_tokens": counter.tokens, "curve": curve,
               "reward": [(r["step"], r["reward/mean"]) for r in records if "reward/mean" in r]}
     (Path(cfg.checkpoint.dir) / RESULT).write_text(json.dumps(result))
     return result
 
 
-def median_step_s(run_dir: Path) -> float:
+def read_records(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def median_step_s(records: list[dict]) -> float:
     """Median seconds per optimizer step (a run paused for a while still reads true)."""
-    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(r["time/step_s"] for r in records if "time/step_s" in r)
 
 
@@ -149,7 +152,8 @@ def execute(specs: list[Spec], args) -> dict[Spec, dict]:
     for spec in specs:
         done = Path(spec.directory(args.runs)) / RESULT
         if (args.reuse or args.report_only) and done.is_file():
-            results[spec] = {"seed": spec.seed, "step_s": median_step_s(done.parent), **json.loads(done.read_text())}
+            results[spec] = {"seed": spec.seed, "step_s": median_step_s(read_records(done.parent)),
+                             **json.loads(done.read_text())}
         elif not args.report_only:
             todo.append(spec)
     if args.jobs == 1:
