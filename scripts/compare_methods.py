@@ -229,9 +229,17 @@ def resolved(mean: float, ci: float) -> bool:
     return math.isfinite(ci) and abs(mean) > ci
 
 
+def row_name(label: str) -> str:
+    """A table row's name: the method, and the variant's settings other than the lr (which has its own
+    column), so two variants of one method stay apart: "egspo (algorithm.egspo.num_steps=2)"."""
+    spec = Spec(label, 0)
+    rest = [kv for kv in spec.variant if not kv.startswith("optim.lr=")]
+    return spec.method + (f" ({', '.join(rest)})" if rest else "")
+
+
 def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
     rows = ["| method | lr | seeds | held-out accuracy after (%) | Δ vs warm start (points) | "
-            f"Δ vs {reference.partition(':')[0]}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
+            f"Δ vs {row_name(reference)}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
             "forward sequences / step |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, runs in results.items():
         after, ci = mean_ci([r["accuracy_after"] for r in runs])
@@ -243,7 +251,7 @@ def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
         sps = statistics.fmean(r["step_s"] for r in runs)
         fwd = statistics.fmean(r["forward_sequences"] for r in runs) / steps
         lr = label.partition("optim.lr=")[2].partition(",")[0] or "config"
-        rows.append(f"| {label.partition(':')[0]} | {lr} | {len(runs)} | {after:.1f} ± {ci:.1f} | "
+        rows.append(f"| {row_name(label)} | {lr} | {len(runs)} | {after:.1f} ± {ci:.1f} | "
                     f"{delta:+.1f} ± {dci:.1f} | {vs} | {wf:.0f} | {per_seed} | {sps:.2f} | {fwd:.0f} |")
     return "\n".join(rows)
 
@@ -252,7 +260,7 @@ def pairs_table(results: dict[str, list[dict]]) -> str:
     """Row − column accuracy-after differences, paired by seed, with 95% intervals; ✓ where the
     interval excludes zero."""
     labels = list(results)
-    names = [label.partition(":")[0] for label in labels]
+    names = [row_name(label) for label in labels]
     rows = ["| row − column | " + " | ".join(names[1:]) + " |", "|---" * len(labels) + "|"]
     for i, a in enumerate(labels[:-1]):
         cells = []

@@ -34,6 +34,21 @@ def test_paired_difference_by_hand():
                                                                                                nan_ok=True), 1)
 
 
+def test_two_variants_of_one_method_are_two_named_rows():
+    k1, k2 = "egspo:algorithm.egspo.num_steps=1", "egspo:optim.lr=3e-4,algorithm.egspo.num_steps=2"
+    results = {label: [{**r, "delta": r["accuracy_after"] - 40, "well_formed_after": 100.0, "step_s": 0.5,
+                        "forward_sequences": 100} for r in runs(after)]
+               for label, after in ((k1, [50, 40, 45]), (k2, [45, 38, 40]))}
+    rows = compare.table(results, steps=1, reference=k2).splitlines()
+    assert "Δ vs egspo (algorithm.egspo.num_steps=2), paired" in rows[0]
+    assert rows[2].startswith("| egspo (algorithm.egspo.num_steps=1) | config | 3 |")
+    assert "+4.0 ± 4.3 |" in rows[2]  # the hand-computed pair above
+    assert rows[3].startswith("| egspo (algorithm.egspo.num_steps=2) | 3e-4 | 3 |")
+    pairs = compare.pairs_table(results).splitlines()
+    assert pairs[0] == "| row − column | egspo (algorithm.egspo.num_steps=2) |"
+    assert pairs[2] == "| egspo (algorithm.egspo.num_steps=1) | +4.0 ± 4.3 |"
+
+
 def test_final_reward_is_the_last_quarter():
     result = {"reward": [(step, r) for step, r in enumerate([0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.4, 0.6], start=1)]}
     assert compare.final_reward(result) == pytest.approx(0.5)  # mean of the last 2 of 8
