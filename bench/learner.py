@@ -8,9 +8,9 @@ while other jobs share the machine), wall seconds otherwise.
 
 Setup: configs/tiny_countdown.yaml (the tiny model's warm start runs/tiny-sft + its LoRA adapter, r 16,
 every block linear; each registered method's settings from that file: μ = 1 for the five it sets, AGRPO 4
-Monte-Carlo steps, EGSPO 4 selected steps, SAPO 2 continuations, DiSPO 2 fillings; the methods it does not
-set at their defaults, e.g. ESPO's and SPG's 2 masked copies per completion; one step is timed either way),
-the same 4 Countdown prompts
+Monte-Carlo steps and EGSPO 4 selected steps (both pinned), SAPO 2 continuations, DiSPO 2 fillings; the
+methods it does not set at their defaults, e.g. ESPO's and SPG's 2 masked copies per completion; one step
+is timed either way), the same 4 Countdown prompts
 (test split: the train split's generator alone takes ~15 s) × G 8 = 32 rollouts, sampler gen 64 /
 32 steps / block 32 at the config's temperature. If runs/tiny-sft is missing, a random-init tiny
 model stands in (timing and memory do not depend on the weights); nothing is built.
@@ -77,7 +77,8 @@ def make_config(args, method: str, run_dir: str):
     return load_run_config(CONFIG, [
         f"model.path={args.tiny_dir}", "warm_start=null", f"algorithm.name={method}", f"sampler.gen_length={gen}",
         f"sampler.steps={gen // 2}", f"sampler.block_length={min(32, gen)}",
-        "algorithm.agrpo.mc_samples=4",  # the figures' k (docs/performance.md); the default now samples 2
+        # the figures' k and K (docs/performance.md); the default now samples k = 2 and selects K = 1
+        "algorithm.agrpo.mc_samples=4", "algorithm.egspo.num_steps=4",
         f"train.prompts_per_step={args.prompts}", f"train.group_size={args.group}", f"checkpoint.dir={run_dir}"])
 
 

@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 python -m bench.pipeline [--steps 12] [--rounds 3] [--threads 1] [--quick]
 
-Runs configs/tiny_countdown.yaml (no evaluation, no status server, fresh checkpoint directories)
+Runs configs/tiny_countdown.yaml with the work the figures were measured on (AGRPO, k = 4, 12 denoising
+steps; no evaluation, no status server, fresh checkpoint directories)
 for --steps steps, and measures:
 
   loop            dllmrl_core.drive.loop.run in this process (--threads torch threads), with timing hooks
@@ -65,8 +66,9 @@ def make_config(config: str, steps: int, out: Path, *extra: str):
                                     "status.enabled=false", f"checkpoint.dir={out}", "checkpoint.save_every=0",
                                     "train.max_staleness=0",
                                     # the work the figures were measured on (docs/performance.md), pinned:
-                                    # the default now takes 6 denoising steps and k = 2
-                                    "sampler.steps=12", "algorithm.agrpo.mc_samples=4", *extra])
+                                    # the default now runs EGSPO (K = 1) with 6 denoising steps
+                                    "algorithm.name=agrpo", "sampler.steps=12", "algorithm.agrpo.mc_samples=4",
+                                    *extra])
 
 
 def ensure_model(cfg) -> str:

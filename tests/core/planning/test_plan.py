@@ -132,7 +132,8 @@ def test_auto_micro_batch_is_the_largest_that_fits():
     assert peak(micro) <= cap, (peak(micro), cap)  # it fits
     assert peak(micro + 1) > cap, (peak(micro + 1), cap)  # one row more does not
     assert auto_micro_rows(cfg, cfg.topology(), gpu_memory_gib=141.0) > micro  # an H200 takes more rows
-    tiny = load_system_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto"])
+    tiny = load_system_config(ROOT / "configs" / "tiny_countdown.yaml", ["optim.micro_batch_rows=auto",
+                                                                          "algorithm.name=agrpo"])
     k = tiny.algorithm.agrpo.mc_samples
     assert auto_micro_rows(tiny, tiny.topology()) == 8 * 8 * k  # CPU: every row (8 prompts x G 8 x AGRPO's k)
 
