@@ -77,7 +77,7 @@ def make_config(args, method: str, run_dir: str):
     return load_run_config(CONFIG, [
         f"model.path={args.tiny_dir}", "warm_start=null", f"algorithm.name={method}", f"sampler.gen_length={gen}",
         f"sampler.steps={gen // 2}", f"sampler.block_length={min(32, gen)}",
-        # the figures' k and K (docs/performance.md); the default now samples k = 2 and selects K = 1
+        # the figures' k and K (docs/performance.md); the default now samples k = 2 and selects K = 2
         "algorithm.agrpo.mc_samples=4", "algorithm.egspo.num_steps=4",
         f"train.prompts_per_step={args.prompts}", f"train.group_size={args.group}", f"checkpoint.dir={run_dir}"])
 

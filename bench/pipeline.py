@@ -66,7 +66,7 @@ def make_config(config: str, steps: int, out: Path, *extra: str):
                                     "status.enabled=false", f"checkpoint.dir={out}", "checkpoint.save_every=0",
                                     "train.max_staleness=0",
                                     # the work the figures were measured on (docs/performance.md), pinned:
-                                    # the default now runs EGSPO (K = 1) with 6 denoising steps
+                                    # the default now runs EGSPO (K = 2) with 6 denoising steps
                                     "algorithm.name=agrpo", "sampler.steps=12", "algorithm.agrpo.mc_samples=4",
                                     *extra])
 
