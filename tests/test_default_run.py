@@ -1,5 +1,9 @@
 """The README's main command, shortened: the embedded default config through `services.launch`
-with a short warm start, 2 RL steps and a 16-problem evaluation (the full run is a demo, not a test)."""
+with a short warm start, 2 RL steps and a 16-problem evaluation (the full run is a demo, not a test).
+
+The warm start it builds starts from the session's warm-started model (`warm_dir`, which already
+solves some two-number Countdown) on that easier task: 150 SFT steps from random weights solved
+nothing, so every group's rewards were equal and 2 steps could train nothing, depending on luck."""
 
 import json
 import os
@@ -11,15 +15,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.conftest import WARM_TASK
+
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_shortened_default_run_trains_scores_and_evaluates(tmp_path):
+def test_shortened_default_run_trains_scores_and_evaluates(tmp_path, warm_dir):
     run = tmp_path / "run"
-    overrides = [f"model.path={tmp_path / 'sft'}", f"warm_start.out={tmp_path / 'sft'}",
-                 f"warm_start.base={tmp_path / 'base'}", "warm_start.sft.steps=150", "task.train_source=generate:2000", "train.steps=2", "eval.num_examples=16",
-                 f"checkpoint.dir={run}"]
+    easier = [f"task.countdown.{key}={value}" for key, value in WARM_TASK["countdown"].items()]
+    overrides = [f"model.path={tmp_path / 'sft'}", f"warm_start.out={tmp_path / 'sft'}", f"warm_start.base={warm_dir}",
+                 "warm_start.sft.steps=30", f"task.train_source={WARM_TASK['train_source']}", *easier,
+                 "train.steps=2", "eval.num_examples=16", f"checkpoint.dir={run}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": "local"}  # never join another test's cluster
     proc = subprocess.run([sys.executable, "-m", "services.launch", "configs/tiny_countdown.yaml", *overrides],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
