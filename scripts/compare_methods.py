@@ -96,6 +96,23 @@ def median_step_s(records: list[dict]) -> float:
     return statistics.median(r["time/step_s"] for r in records if "time/step_s" in r)
 
 
+LR = "optim.lr="
+
+
+def method_of(label: str) -> str:
+    return label.partition(":")[0]
+
+
+def variant(label: str) -> list[str]:
+    """A label's key=value settings: method:key=value,... (none for a bare method name)."""
+    return list(filter(None, label.partition(":")[2].split(",")))
+
+
+def label_lr(label: str) -> str | None:
+    """The lr a label sets, else None (the config's)."""
+    return next((kv[len(LR):] for kv in variant(label) if kv.startswith(LR)), None)
+
+
 @dataclass(frozen=True)
 class Spec:
     """One run: `label` names the row (method, or method:key=value,... for a variant), `seed` the seed."""
@@ -104,11 +121,11 @@ class Spec:
 
     @property
     def method(self) -> str:
-        return self.label.partition(":")[0]
+        return method_of(self.label)
 
     @property
     def variant(self) -> list[str]:
-        return list(filter(None, self.label.partition(":")[2].split(",")))
+        return variant(self.label)
 
     def directory(self, runs: str) -> str:
         return f"{runs}/{self.label.replace(':', '-')}-s{self.seed}"
@@ -152,8 +169,10 @@ def execute(specs: list[Spec], args) -> dict[Spec, dict]:
     for spec in specs:
         done = Path(spec.directory(args.runs)) / RESULT
         if (args.reuse or args.report_only) and done.is_file():
-            results[spec] = {"seed": spec.seed, "step_s": median_step_s(read_records(done.parent)),
-                             **json.loads(done.read_text())}
+            result = {"seed": spec.seed, **json.loads(done.read_text())}
+            if "step_s" not in result:  # written before run_one stored it
+                result["step_s"] = median_step_s(read_records(done.parent))
+            results[spec] = result
         elif not args.report_only:
             todo.append(spec)
     if args.jobs == 1:
@@ -179,7 +198,7 @@ def collapsed(result: dict) -> bool:
 
 
 def with_lr(method: str, lr: str) -> str:
-    return f"{method}{',' if ':' in method else ':'}optim.lr={lr}"
+    return f"{method}{',' if ':' in method else ':'}{LR}{lr}"
 
 
 def lower(lr: str) -> str:
@@ -232,9 +251,8 @@ def resolved(mean: float, ci: float) -> bool:
 def row_name(label: str) -> str:
     """A table row's name: the method, and the variant's settings other than the lr (which has its own
     column), so two variants of one method stay apart: "egspo (algorithm.egspo.num_steps=2)"."""
-    spec = Spec(label, 0)
-    rest = [kv for kv in spec.variant if not kv.startswith("optim.lr=")]
-    return spec.method + (f" ({', '.join(rest)})" if rest else "")
+    rest = [kv for kv in variant(label) if not kv.startswith(LR)]
+    return method_of(label) + (f" ({', '.join(rest)})" if rest else "")
 
 
 def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
@@ -250,7 +268,7 @@ def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
         per_seed = ", ".join(f"{r['accuracy_after']:.1f}" for r in runs)
         sps = statistics.fmean(r["step_s"] for r in runs)
         fwd = statistics.fmean(r["forward_sequences"] for r in runs) / steps
-        lr = label.partition("optim.lr=")[2].partition(",")[0] or "config"
+        lr = label_lr(label) or "config"
         rows.append(f"| {row_name(label)} | {lr} | {len(runs)} | {after:.1f} ± {ci:.1f} | "
                     f"{delta:+.1f} ± {dci:.1f} | {vs} | {wf:.0f} | {per_seed} | {sps:.2f} | {fwd:.0f} |")
     return "\n".join(rows)
@@ -280,7 +298,7 @@ def sweep_table(sweep: dict[str, dict[str, dict]], chosen: dict[str, str]) -> st
     for m, runs in sweep.items():
         cells = [f"{final_reward(runs[lr]):.3f} ({runs[lr]['accuracy_after']:.1f}%"
                  f"{', collapsed' if collapsed(runs[lr]) else ''})" if lr in runs else "—" for lr in lrs]
-        rows.append(f"| {m} | " + " | ".join(cells) + f" | {chosen.get(m, '—').partition('optim.lr=')[2]} |")
+        rows.append(f"| {m} | " + " | ".join(cells) + f" | {label_lr(chosen[m]) if m in chosen else ''} |")
     return "\n".join(rows)
 
 
@@ -335,11 +353,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run nothing: write the docs from the runs that finished (fewer seeds where some did not)")
     args = parser.parse_args(argv)
     for method in args.methods:
-        if method.partition(":")[0] not in METHODS:
-            parser.error(f"--methods: unknown method {method.partition(':')[0]!r} (valid: {', '.join(METHODS)})")
+        if method_of(method) not in METHODS:
+            parser.error(f"--methods: unknown method {method_of(method)!r} (valid: {', '.join(METHODS)})")
     if args.sweep_seed in args.seeds and args.lrs:
         parser.error(f"--sweep-seed {args.sweep_seed} is one of --seeds: the chosen lr would be judged on its own run")
-    if args.reference is not None and args.reference not in [m.partition(":")[0] for m in args.methods]:
+    if args.reference is not None and args.reference not in [method_of(m) for m in args.methods]:
         parser.error(f"--reference: {args.reference!r} is not among --methods")
     if args.jobs < 1 or (args.threads is not None and args.threads < 1) or args.extend < 0:
         parser.error("--jobs and --threads must be at least 1, --extend at least 0")
@@ -382,7 +400,7 @@ def write_docs(args, base: RunConfig, results: dict[str, list[dict]], sweep: dic
                         *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
                         *(["--threads", str(args.threads)] if args.threads else [])])
     n_eval, rollouts = base.eval.num_examples, base.train.prompts_per_step * base.train.group_size
-    reference = next((label for label in results if label.partition(":")[0] == args.reference), next(iter(results)))
+    reference = next((label for label in results if method_of(label) == args.reference), next(iter(results)))
     sweep_text = (SWEEP.format(lrs=", ".join(args.lrs), seed=args.sweep_seed, extend=args.extend,
                                table=sweep_table(sweep, chosen))
                   if sweep else f"Every method at the config's lr ({base.optim.lr}).\n")
