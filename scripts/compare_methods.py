@@ -257,8 +257,8 @@ def row_name(label: str) -> str:
 
 def table(results: dict[str, list[dict]], steps: int, reference: str) -> str:
     rows = ["| method | lr | seeds | held-out accuracy after (%) | Δ vs warm start (points) | "
-            f"Δ vs {row_name(reference)}, paired (points) | well-formed after (%) | per-seed after | s / step (median) | "
-            "forward sequences / step |", "|---|---|---|---|---|---|---|---|---|---|"]
+            f"Δ vs {row_name(reference)}, paired (points) | well-formed after (%) | per-seed after | "
+            "s / step (median) | forward sequences / step |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, runs in results.items():
         after, ci = mean_ci([r["accuracy_after"] for r in runs])
         delta, dci = mean_ci([r["delta"] for r in runs])
